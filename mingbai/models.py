@@ -1,0 +1,3 @@
+"""Import every area's tables so that Base.metadata (and Alembic) sees them all."""
+import tickets.models  # noqa: F401
+import connectors.store  # noqa: F401

