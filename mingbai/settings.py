@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     # Optional overrides so tests can use a fresh data dir with the models that setup built.
     model_path: Optional[Path] = None
     rasa_models_path: Optional[Path] = None
+    index_path: Optional[Path] = None
 
     # Embedding threads: 1 per process is fastest and stable on small machines.
     threads: int = Field(1, ge=1, le=64)
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
 
     @property
     def index_dir(self) -> Path:
-        return self.home / "index"
+        return self.index_path or self.home / "index"
 
     @property
     def rasa_model_dir(self) -> Path:

