@@ -100,3 +100,20 @@ class AccessToken(Base):
     # Incremented on every refresh; lets a process refresh only if nobody else did meanwhile.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+def forget(resident_key: str) -> int:
+    """删除我的信息 for the connectors' tables: queued texts and the window row. Dedup rows stay
+    (they keep retries deduplicated; their stored replies are blanked; purged after 3 days)."""
+    from sqlalchemy import delete
+
+    from mingbai.db import session_scope
+
+    n = 0
+    with session_scope() as s:
+        for model in (Outbox, ServiceWindow):
+            n += s.execute(delete(model).where(model.resident_key == resident_key)).rowcount or 0
+        from sqlalchemy import update
+
+        s.execute(update(InboundDedup).where(InboundDedup.resident_key == resident_key).values(replies=None))
+    return n

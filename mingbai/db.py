@@ -29,9 +29,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _driver_url(url: str) -> str:
+    # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3; the lock installs psycopg2.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: Optional[str] = None) -> Engine:
-    url = url or get_settings().db_url
+    url = _driver_url(url or get_settings().db_url)
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})

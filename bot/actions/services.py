@@ -1,0 +1,82 @@
+"""Calls into the other areas (knowledge, tickets) and the classifier, made safe for a live chat.
+
+A failure in one of them must not silence the bot: each call logs and returns a fallback the
+actions can phrase politely (the resident still gets the hotline or a way to reach a person).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Optional
+
+log = logging.getLogger(__name__)
+
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+LANDLINE_RE = re.compile(r"(?<!\d)(0\d{2,3}\d{7,8})(?!\d)")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def extract_phone(text: str) -> Optional[str]:
+    """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces/dashes allowed."""
+    digits = re.sub(r"[\s\-—–()（）+]", "", (text or "").translate(_FULLWIDTH))
+    digits = re.sub(r"^(86|0086)(?=1[3-9]\d{9}$)", "", digits)
+    m = PHONE_RE.search(digits)
+    if m:
+        return m.group(1)
+    m = LANDLINE_RE.search(digits)
+    return m.group(1) if m else None
+
+
+def mask_phone(phone: str) -> str:
+    try:
+        from mingbai.privacy import mask_phone as _mask
+
+        return _mask(phone)
+    except Exception:  # pragma: no cover
+        return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def classify(text: str) -> dict:
+    try:
+        from bot.classifier import classify as _classify
+
+        return _classify(text)
+    except Exception:
+        log.exception("classifier failed")
+        return {"domain": "综合咨询", "subtype": None, "confidence": 0.0}
+
+
+def ask(text: str, domain: Optional[str]) -> dict:
+    try:
+        import knowledge
+
+        return knowledge.ask(text, domain)
+    except Exception:
+        log.exception("knowledge.ask failed")
+        return {
+            "answer": "抱歉，法律知识库暂时用不了。您可以说「转人工」，请工作人员帮您解答。",
+            "citations": [], "entry_id": None, "score": 0.0, "confident": False, "domain": domain,
+        }
+
+
+def tickets() -> Any:
+    """tickets.service, or None when it cannot be imported (logged)."""
+    try:
+        from tickets import service
+
+        return service
+    except Exception:
+        log.exception("tickets.service unavailable")
+        return None
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """tickets.service.<name>(...); None (logged) when it fails."""
+    service = tickets()
+    if service is None:
+        return None
+    try:
+        return getattr(service, name)(*args, **kwargs)
+    except Exception:
+        log.exception("tickets.service.%s failed", name)
+        return None

@@ -1,0 +1,340 @@
+"""The one shared path for every channel:
+
+dedup → record_message → emergency check → first contact (privacy notice + consent)
+→ handoff? (message only to the staff console) → bot → record bot replies → reply texts.
+
+The emergency check runs right after the message is recorded, before the consent notice or a
+handoff could swallow it: an emergency always gets the hotline answer.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from connectors.message import InboundMessage
+from connectors.store import InboundDedup, Outbox, ServiceWindow, utcnow
+from mingbai.db import session_scope
+from mingbai.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+PRIVACY_NOTICE = (
+    "您好，我是“明白”法律咨询小助手。\n"
+    "为了帮您解答、转给工作人员，我们会保存您发来的文字和位置，只用于这件事，不会给别人。\n"
+    "回复“同意”就开始咨询；回复“不同意”，我们会删除刚才的记录。\n"
+    "以后随时发“删除我的信息”，也可以删除记录。"
+)
+WELCOME = "欢迎关注！有法律上的烦心事，直接打字或发语音问我就行。"
+WELCOME_BACK = "欢迎回来！有什么想问的，直接打字或发语音告诉我。"
+CONSENT_THANKS = "谢谢您的信任！请直接说说您遇到的事，比如“邻居占了我家的地怎么办”。"
+CONSENT_DECLINED = (
+    "好的，我们已删除刚才的记录，不会保存您的信息。\n"
+    "如需帮助，可以拨打 12348 法律援助热线。想咨询时，回复“同意”即可。"
+)
+IMAGE_REPLY = "收到您的图片，谢谢。我暂时看不懂图片，请用文字简单说一下您遇到的事。"
+VOICE_UNCLEAR = "抱歉，没听清您的语音。请打字告诉我，或者慢一点再说一次。"
+LOCATION_REPLY = "收到您的位置：{label}。有需要时，我们会请离您最近的调解员联系您。"
+BOT_DOWN = "系统有点忙，请过一会儿再发一次。着急的话，可以拨打 12348 法律援助热线。"
+BOT_SILENT = "抱歉，我没太明白。可以换个说法再说一次吗？"
+
+_CONSENT_YES = {"同意", "我同意", "同意了", "好", "好的", "可以", "行", "是", "ok", "yes", "嗯", "同意的"}
+_CONSENT_NO = {"不同意", "我不同意", "拒绝", "不要", "不行", "否", "no"}
+_PUNCT = re.compile(r"[\s。，,.!！~～、]+")
+
+# ---------------------------------------------------------------------------------------------
+# Deduplication: Redis SET NX when configured (fast, shared), always a unique DB row too, which
+# also carries the turn's result so retries in any process can wait for it.
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def claim(channel: str, msg_key: str, resident_key: str = "") -> bool:
+    """True when this caller is the first to see (channel, msg_key) and owns the turn."""
+    url = get_settings().redis_url
+    if url:
+        try:
+            if not _redis(url).set(f"mingbai:dedup:{channel}:{msg_key}", "1", nx=True, ex=3 * 86400):
+                return False
+        except Exception as e:  # Redis down: the DB row below still deduplicates
+            log.warning("redis dedup unavailable: %s", type(e).__name__)
+    try:
+        with session_scope() as s:
+            s.add(InboundDedup(channel=channel, msg_key=msg_key[:160], resident_key=resident_key))
+        return True
+    except IntegrityError:
+        return False
+
+
+def finish(channel: str, msg_key: str, replies: list[str]) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(InboundDedup)
+            .where(InboundDedup.channel == channel, InboundDedup.msg_key == msg_key[:160])
+            .values(state="done", replies=list(replies), updated_at=utcnow())
+        )
+
+
+def record_of(channel: str, msg_key: str) -> Optional[dict]:
+    with session_scope() as s:
+        row = s.scalar(
+            select(InboundDedup).where(InboundDedup.channel == channel, InboundDedup.msg_key == msg_key[:160])
+        )
+        if row is None:
+            return None
+        return {"state": row.state, "replies": row.replies or [], "delivered": row.delivered}
+
+
+def mark_delivered(channel: str, msg_key: str, how: str) -> bool:
+    """Atomically decide who answers a message (passive reply or async): only one caller wins."""
+    with session_scope() as s:
+        res = s.execute(
+            update(InboundDedup)
+            .where(
+                InboundDedup.channel == channel,
+                InboundDedup.msg_key == msg_key[:160],
+                InboundDedup.delivered == "",
+            )
+            .values(delivered=how, updated_at=utcnow())
+        )
+        return res.rowcount == 1
+
+
+def purge_dedup(older_than: timedelta = timedelta(days=3)) -> int:
+    from sqlalchemy import delete
+
+    with session_scope() as s:
+        return s.execute(delete(InboundDedup).where(InboundDedup.created_at < utcnow() - older_than)).rowcount
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer-service window (48 h after the resident's last inbound action).
+
+
+def touch_window(resident_key: str, channel: str, *, subscribed: Optional[bool] = None) -> None:
+    now = utcnow()
+    for attempt in range(2):
+        try:
+            with session_scope() as s:
+                row = s.get(ServiceWindow, resident_key)
+                if row is None:
+                    row = ServiceWindow(resident_key=resident_key, channel=channel, last_inbound_at=now)
+                    s.add(row)
+                row.last_inbound_at = now
+                if subscribed is not None:
+                    row.subscribed = subscribed
+                # Messages held back because the window had closed (45015) can go out again.
+                s.execute(
+                    update(Outbox)
+                    .where(Outbox.resident_key == resident_key, Outbox.status == "held")
+                    .values(status="pending", next_try=now)
+                )
+            return
+        except IntegrityError:  # two first messages at once; the second pass updates
+            continue
+
+
+def window_open(resident_key: str, hours: int = 48) -> bool:
+    with session_scope() as s:
+        row = s.get(ServiceWindow, resident_key)
+        if row is None:
+            return False
+        last = row.last_inbound_at
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=timezone.utc)
+        return last > utcnow() - timedelta(hours=hours)
+
+
+def _pending_text(resident_key: str, text: Optional[str] = None, *, set_: bool = False) -> Optional[str]:
+    with session_scope() as s:
+        row = s.get(ServiceWindow, resident_key)
+        if row is None:
+            if not set_:
+                return None
+            row = ServiceWindow(resident_key=resident_key, channel=resident_key.split(":", 1)[0])
+            s.add(row)
+        old = row.pending_text
+        if set_:
+            row.pending_text = text
+        return old
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _record(resident_key: str, direction: str, text: str, author: str, channel: str) -> None:
+    from tickets import service
+
+    try:
+        service.record_message(resident_key, direction, text, author, channel)
+    except Exception:  # a storage hiccup must not cost the resident an answer
+        log.exception("record_message failed")
+
+
+def _bot_texts(msg: InboundMessage, text: str) -> list[str]:
+    from bot import rasa_client
+
+    metadata = {"channel": msg.channel}
+    try:
+        out = rasa_client.turn(msg.resident_key, text, metadata)
+    except rasa_client.RasaUnavailable:
+        log.warning("rasa unavailable for a %s message", msg.channel)
+        return [BOT_DOWN]
+    texts = []
+    for m in out or []:
+        t = (m.get("text") or "").strip() if isinstance(m, dict) else ""
+        if t:
+            texts.append(t)
+    return texts
+
+
+def _norm(text: str) -> str:
+    return _PUNCT.sub("", text).lower()
+
+
+def _converse(msg: InboundMessage, text: str) -> list[str]:
+    """Handoff routing and the bot, for a consented resident."""
+    from tickets import service
+
+    if service.in_handoff(msg.resident_key):
+        return []  # the message is already on the staff console; the bot stays silent
+    texts = _bot_texts(msg, text)
+    if not texts and not service.in_handoff(msg.resident_key):
+        texts = [BOT_SILENT]
+    return texts
+
+
+def process(msg: InboundMessage) -> list[str]:
+    """Everything after dedup. Returns the texts to send back (already recorded)."""
+    from bot import emergency
+    from tickets import service
+
+    rk, ch = msg.resident_key, msg.channel
+    replies: list[str] = []
+
+    if msg.kind == "event":
+        ev = (msg.event or "").lower()
+        if ev == "unsubscribe":
+            touch_window(rk, ch, subscribed=False)
+            return []
+        touch_window(rk, ch, subscribed=True if ev == "subscribe" else None)
+        if ev == "subscribe":
+            replies = [WELCOME_BACK] if service.has_consent(rk) else [WELCOME + "\n\n" + PRIVACY_NOTICE]
+        elif ev == "location" and msg.lat is not None and service.has_consent(rk):
+            service.set_location(rk, label=msg.label, lat=msg.lat, lon=msg.lon)  # periodic report: silent
+        for r in replies:
+            _record(rk, "out", r, "bot", ch)
+        return replies
+
+    touch_window(rk, ch)
+    text = msg.text
+    if msg.kind == "voice":
+        shown = f"[语音] {text}" if text else "[语音]"
+    elif msg.kind == "image":
+        shown = "[图片]"
+    elif msg.kind == "location":
+        shown = f"[位置] {msg.label or ''} ({msg.lat},{msg.lon})"
+    else:
+        shown = text
+    _record(rk, "in", shown, "resident", ch)
+
+    # Emergency first: neither the consent notice nor a handoff may swallow it.
+    if text:
+        hit = emergency.detect(text)
+        if hit:
+            replies.append(hit["reply"])
+            if not service.has_consent(rk):
+                replies.append(PRIVACY_NOTICE)
+            for r in replies:
+                _record(rk, "out", r, "bot", ch)
+            return replies
+
+    consented = service.has_consent(rk)
+    if not consented:
+        n = _norm(text)
+        if n in _CONSENT_YES:
+            service.record_consent(rk, True)
+            pending = _pending_text(rk, None, set_=True)
+            if pending:
+                replies = ["谢谢您的信任！关于您刚才说的事："] + _converse(msg, pending)
+            else:
+                replies = [CONSENT_THANKS]
+        elif n in _CONSENT_NO:
+            _pending_text(rk, None, set_=True)
+            try:
+                service.forget_resident(rk)
+            except Exception:
+                log.exception("forget_resident failed")
+            from connectors.store import forget
+
+            forget(rk)
+            service.record_consent(rk, False)
+            return [CONSENT_DECLINED]  # nothing more is stored
+        else:
+            if msg.kind in ("text", "voice") and text:
+                _pending_text(rk, text[:2000], set_=True)
+            replies = [PRIVACY_NOTICE]
+        for r in replies:
+            _record(rk, "out", r, "bot", ch)
+        return replies
+
+    if msg.kind == "image":
+        replies = [] if service.in_handoff(rk) else [IMAGE_REPLY]
+    elif msg.kind == "location":
+        service.set_location(rk, label=msg.label, lat=msg.lat, lon=msg.lon)
+        replies = [] if service.in_handoff(rk) else [LOCATION_REPLY.format(label=msg.label or "已记下")]
+    elif msg.kind == "voice" and not text:
+        replies = [] if service.in_handoff(rk) else [VOICE_UNCLEAR]
+    elif not text:
+        replies = []
+    else:
+        replies = _converse(msg, text)
+    for r in replies:
+        _record(rk, "out", r, "bot", ch)
+    return replies
+
+
+SORRY = "抱歉，系统出了点问题，请稍后再发一次。"
+
+
+def handle(msg: InboundMessage) -> list[str]:
+    """The shared path. A duplicate (same channel + msg_key) gets [] and causes no bot turn."""
+    if msg.msg_key and not claim(msg.channel, msg.msg_key, msg.resident_key):
+        return []
+    try:
+        replies = process(msg)
+    except Exception:
+        log.exception("gateway failed on a %s message", msg.channel)
+        replies = [SORRY]
+    if msg.msg_key:
+        try:
+            finish(msg.channel, msg.msg_key, replies)
+        except Exception:
+            log.exception("could not store the turn result")
+    return replies
+
+
+# A small shared pool for channels that answer asynchronously (WeChat after 4 s, WeCom).
+_pool_lock = threading.Lock()
+_pool = None
+
+
+def pool():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mingbai-turn")
+        return _pool

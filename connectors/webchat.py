@@ -1,0 +1,100 @@
+"""Mobile-first web chat at /chat: the same shared path as WeChat, a session cookie as identity.
+
+Own messages are answered in the POST response; staff replies (handoff) and notices arrive by
+polling /chat/api/poll, which reads the outbox rows queued by connectors.outbound.send.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Blueprint, jsonify, render_template, request, session
+
+from connectors import gateway, outbound
+from connectors.message import InboundMessage
+
+bp = Blueprint("webchat", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/chat/static")
+
+CHANNEL = "web"
+MAX_TEXT = 2000
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def _resident_key() -> str:
+    wid = session.get("web_id")
+    if not wid or not re.fullmatch(r"[0-9a-f]{32}", str(wid)):
+        wid = uuid.uuid4().hex
+        session["web_id"] = wid
+        session.permanent = True
+    return f"{CHANNEL}:{wid}"
+
+
+def _json_only():
+    # A cross-site form cannot send application/json without a CORS preflight: cheap CSRF guard.
+    if not request.is_json:
+        return jsonify(error="需要 JSON 请求"), 415
+    return None
+
+
+@bp.get("/chat")
+def page():
+    _resident_key()
+    return render_template("chat.html")
+
+
+@bp.post("/chat/api/send")
+def send():
+    bad = _json_only()
+    if bad:
+        return bad
+    data = request.get_json(silent=True) or {}
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return jsonify(error="请输入内容"), 400
+    if len(text) > MAX_TEXT:
+        return jsonify(error=f"内容太长了，请分几次发送（每次不超过 {MAX_TEXT} 字）"), 400
+    rk = _resident_key()
+    cid = data.get("client_id")
+    key = f"{rk}:{cid}" if isinstance(cid, str) and _CLIENT_ID.match(cid) else None
+    replies = gateway.handle(InboundMessage(rk, CHANNEL, text=text, msg_key=key))
+    return jsonify(replies=replies, handoff=_in_handoff(rk))
+
+
+@bp.post("/chat/api/location")
+def location():
+    bad = _json_only()
+    if bad:
+        return bad
+    data = request.get_json(silent=True) or {}
+    try:
+        lat, lon = float(data.get("lat")), float(data.get("lon"))
+    except (TypeError, ValueError):
+        return jsonify(error="位置格式不对"), 400
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return jsonify(error="位置格式不对"), 400
+    label = data.get("label") if isinstance(data.get("label"), str) else None
+    rk = _resident_key()
+    replies = gateway.handle(InboundMessage(rk, CHANNEL, kind="location", lat=lat, lon=lon,
+                                            label=(label or "")[:100] or None))
+    return jsonify(replies=replies)
+
+
+@bp.get("/chat/api/poll")
+def poll():
+    rk = _resident_key()
+    try:
+        after = max(int(request.args.get("after", 0)), 0)
+    except ValueError:
+        after = 0
+    msgs = outbound.poll(rk, after)
+    return jsonify(messages=msgs, handoff=_in_handoff(rk))
+
+
+def _in_handoff(rk: str) -> bool:
+    from tickets import service
+
+    try:
+        return bool(service.in_handoff(rk))
+    except Exception:
+        return False

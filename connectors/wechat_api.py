@@ -1,0 +1,318 @@
+"""WeChat / WeCom server APIs: one shared access_token, customer-service sends, the retry worker.
+
+The access_token lives 2 h and refreshing it invalidates the old one, so every process reads it
+from one DB row (connector_access_token); only the process that wins a compare-and-set on
+`version` refreshes it, the others wait for the new value.
+
+Outgoing WeChat/WeCom messages sit in connector_outbox until sent, so a restart loses nothing:
+  pending/failed --send--> sent
+                 --45015 (48 h window closed)--> held  (released when the resident writes again)
+                 --48001 / too many attempts--> dead
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+import requests
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connectors.store import AccessToken, Outbox, utcnow
+from mingbai.db import session_scope
+from mingbai.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_EXPIRED = {40001, 42001, 40014}
+OUTSIDE_WINDOW = 45015
+NOT_AUTHORISED = 48001
+RATE_LIMITED = {45047, 45009}
+MAX_ATTEMPTS = 8
+HTTP_TIMEOUT = 8
+
+
+class ApiError(RuntimeError):
+    def __init__(self, errcode: int, errmsg: str = ""):
+        super().__init__(f"{errcode} {errmsg}".strip())
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+_http = threading.local()
+
+
+def _session() -> requests.Session:
+    s = getattr(_http, "s", None)
+    if s is None:
+        s = _http.s = requests.Session()
+        s.trust_env = False  # the API base is configured explicitly; no proxies from the environment
+    return s
+
+
+# --------------------------------------------------------------------------------------------
+# access_token shared by all processes
+
+
+class _App:
+    def __init__(self, kind: str):
+        st = get_settings()
+        self.kind = kind
+        if kind == "wechat":
+            self.base = st.wechat_api_base.rstrip("/")
+            self.name = f"wechat:{st.wechat_appid}"
+            self.token_url = f"{self.base}/cgi-bin/token"
+            self.token_params = {"grant_type": "client_credential", "appid": st.wechat_appid,
+                                 "secret": st.wechat_secret}
+            self.configured = bool(st.wechat_appid and st.wechat_secret)
+        else:
+            self.base = st.wecom_api_base.rstrip("/")
+            self.name = f"wecom:{st.wecom_corpid}:{st.wecom_agentid}"
+            self.token_url = f"{self.base}/cgi-bin/gettoken"
+            self.token_params = {"corpid": st.wecom_corpid, "corpsecret": st.wecom_secret}
+            self.configured = bool(st.wecom_corpid and st.wecom_secret)
+
+
+def _fetch_token(app: _App) -> tuple[str, int]:
+    r = _session().get(app.token_url, params=app.token_params, timeout=HTTP_TIMEOUT)
+    data = r.json()
+    if data.get("errcode"):
+        raise ApiError(int(data["errcode"]), data.get("errmsg", ""))
+    return data["access_token"], int(data.get("expires_in", 7200))
+
+
+def get_token(kind: str = "wechat", *, invalid: Optional[str] = None, wait_s: float = 8.0) -> str:
+    """The current token; refreshes it once (across processes) when missing, near expiry, or
+    equal to `invalid` (the token an API call just rejected)."""
+    app = _App(kind)
+    if not app.configured:
+        raise ApiError(-2, f"{kind} app id/secret not configured")
+    lease = timedelta(seconds=10)
+    deadline = time.monotonic() + wait_s
+    while True:
+        with session_scope() as s:
+            row = s.get(AccessToken, app.name)
+            if row is not None:
+                token, expires, version = row.token, _aware(row.expires_at), row.version
+                refreshing_since = _aware(row.updated_at)
+        if row is None:
+            try:
+                with session_scope() as s:
+                    s.add(AccessToken(name=app.name, token="", version=0,
+                                      expires_at=utcnow() - timedelta(seconds=1),
+                                      updated_at=utcnow() - lease))
+            except IntegrityError:
+                pass
+            continue
+        if token and expires > utcnow() + timedelta(seconds=300) and token != invalid:
+            return token
+        # A refresh started less than `lease` ago and has not written yet: wait for it.
+        if refreshing_since <= utcnow() - lease:
+            with session_scope() as s:  # compare-and-set: exactly one process wins the refresh
+                won = s.execute(
+                    update(AccessToken)
+                    .where(AccessToken.name == app.name, AccessToken.version == version)
+                    .values(version=version + 1, updated_at=utcnow())
+                ).rowcount == 1
+            if won:
+                try:
+                    new, ttl = _fetch_token(app)
+                except Exception:
+                    with session_scope() as s:  # free the lease so the next caller may try
+                        s.execute(update(AccessToken).where(AccessToken.name == app.name)
+                                  .values(updated_at=utcnow() - lease))
+                    raise
+                with session_scope() as s:
+                    s.execute(
+                        update(AccessToken)
+                        .where(AccessToken.name == app.name)
+                        # updated_at doubles as the refresh lease: moving it back releases the lease
+                        .values(token=new, expires_at=utcnow() + timedelta(seconds=ttl),
+                                updated_at=utcnow() - lease)
+                    )
+                return new
+        if time.monotonic() > deadline:
+            raise ApiError(-3, "timed out waiting for the access_token refresh")
+        time.sleep(0.05)
+
+
+def _post(kind: str, path: str, payload: dict) -> dict:
+    """POST with the shared token; on token expiry refresh once and retry."""
+    import json
+
+    token = get_token(kind)
+    for attempt in range(2):
+        r = _session().post(
+            f"{_App(kind).base}{path}",
+            params={"access_token": token},
+            data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            timeout=HTTP_TIMEOUT,
+        )
+        data = r.json()
+        code = int(data.get("errcode", 0) or 0)
+        if code in TOKEN_EXPIRED and attempt == 0:
+            token = get_token(kind, invalid=token)
+            continue
+        if code:
+            raise ApiError(code, data.get("errmsg", ""))
+        return data
+    raise ApiError(-1, "token refresh did not help")
+
+
+def send_custom_text(openid: str, text: str) -> dict:
+    """WeChat customer-service message (message/custom/send)."""
+    return _post("wechat", "/cgi-bin/message/custom/send",
+                 {"touser": openid, "msgtype": "text", "text": {"content": text}})
+
+
+def send_wecom_text(userid: str, text: str) -> dict:
+    st = get_settings()
+    return _post("wecom", "/cgi-bin/message/send",
+                 {"touser": userid, "msgtype": "text", "agentid": int(st.wecom_agentid or 0),
+                  "text": {"content": text}, "safe": 0})
+
+
+# --------------------------------------------------------------------------------------------
+# The outbox: enqueue and a worker thread
+
+
+def enqueue(resident_key: str, channel: str, text: str, *, author: str = "bot",
+            dedup_key: Optional[str] = None, status: str = "pending") -> Optional[int]:
+    """Store one outgoing message; a repeated dedup_key is ignored (exactly-once enqueue)."""
+    try:
+        with session_scope() as s:
+            row = Outbox(resident_key=resident_key, channel=channel, text=text, author=author,
+                         status=status, dedup_key=dedup_key, next_try=utcnow())
+            s.add(row)
+            s.flush()
+            rid = row.id
+    except IntegrityError:
+        return None
+    if channel in ("wechat", "wecom"):
+        ensure_worker()
+        _wake.set()
+    return rid
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
+    """Send one row; returns (new status, error)."""
+    from connectors.gateway import window_open
+    from connectors.message import user_of
+
+    user = user_of(row.resident_key)
+    try:
+        if row.channel == "wechat":
+            if not window_open(row.resident_key):
+                return "held", f"{OUTSIDE_WINDOW} outside the 48 h window (not sent)"
+            send_custom_text(user, row.text)
+        elif row.channel == "wecom":
+            send_wecom_text(user, row.text)
+        else:
+            return "pending", None
+        return "sent", None
+    except ApiError as e:
+        if e.errcode == OUTSIDE_WINDOW:
+            return "held", str(e)
+        if e.errcode == NOT_AUTHORISED:
+            return "dead", str(e)
+        return "failed", str(e)
+    except (requests.RequestException, ValueError) as e:
+        return "failed", f"{type(e).__name__}: {e}"[:500]
+
+
+def process_due(limit: int = 20) -> int:
+    """Claim due WeChat/WeCom rows with a lease, send them in id order. Returns rows handled."""
+    now = utcnow()
+    with session_scope() as s:
+        ids = s.scalars(
+            select(Outbox.id)
+            .where(
+                Outbox.channel.in_(("wechat", "wecom")),
+                Outbox.status.in_(("pending", "failed")),
+                Outbox.next_try <= now,
+                or_(Outbox.locked_until.is_(None), Outbox.locked_until < now),
+            )
+            .order_by(Outbox.id)
+            .limit(limit)
+        ).all()
+    handled = 0
+    for rid in ids:
+        lease = utcnow() + timedelta(seconds=60)
+        with session_scope() as s:
+            won = s.execute(
+                update(Outbox)
+                .where(Outbox.id == rid, Outbox.status.in_(("pending", "failed")),
+                       or_(Outbox.locked_until.is_(None), Outbox.locked_until < utcnow()))
+                .values(locked_until=lease)
+            ).rowcount == 1
+        if not won:
+            continue
+        with session_scope() as s:
+            row = s.get(Outbox, rid)
+            s.expunge(row)
+        status, err = _deliver(row)
+        attempts = row.attempts + 1
+        values: dict = {"attempts": attempts, "locked_until": None, "last_error": err}
+        if status == "sent":
+            values.update(status="sent", sent_at=utcnow())
+        elif status == "failed":
+            if attempts >= MAX_ATTEMPTS:
+                values.update(status="dead")
+            else:
+                values.update(status="failed", next_try=utcnow() + _backoff(attempts))
+        else:
+            values.update(status=status)
+        with session_scope() as s:
+            s.execute(update(Outbox).where(Outbox.id == rid).values(**values))
+        if status != "sent":
+            log.warning("outbox %s -> %s: %s", rid, values.get("status"), err)
+        handled += 1
+    return handled
+
+
+_wake = threading.Event()
+_worker_lock = threading.Lock()
+_worker: Optional[threading.Thread] = None
+
+
+def _loop(interval: float) -> None:
+    last_purge = 0.0
+    while True:
+        try:
+            while process_due():
+                pass
+            if time.monotonic() - last_purge > 3600:
+                from connectors.gateway import purge_dedup
+
+                purge_dedup()
+                last_purge = time.monotonic()
+        except Exception as e:  # e.g. the schema not migrated yet; try again next pass
+            log.warning("outbox worker pass failed: %s", type(e).__name__)
+        _wake.wait(interval)
+        _wake.clear()
+
+
+def ensure_worker(interval: float = 2.0) -> None:
+    """Start this process's outbox worker once (daemon thread). Rows left by an earlier
+    run are picked up on its first pass."""
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_loop, args=(interval,), name="mingbai-outbox", daemon=True)
+            _worker.start()
+
+
+def wake() -> None:
+    _wake.set()

@@ -1,0 +1,112 @@
+"""WeCom (企业微信) self-built app callback (/wecom).
+
+GET: the echostr is encrypted; we check msg_signature, decrypt it and echo the plaintext
+(no I/O on this path, well inside WeCom's 1 s limit).
+POST: decrypt, acknowledge at once with an empty 200, run the turn in the background and send
+the replies with message/send through the outbox (retries survive restarts).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, request
+
+from connectors import gateway
+from connectors.message import InboundMessage
+from connectors.wxcrypto import MAX_BODY, Rejected, check_sig, check_timestamp, decrypt, parse_xml
+from mingbai.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("wecom", __name__)
+CHANNEL = "wecom"
+
+
+def _configured():
+    st = get_settings()
+    if not (st.wecom_token and st.wecom_aes_key and st.wecom_corpid):
+        abort(404)
+    return st
+
+
+def _reject(e: Rejected) -> Response:
+    log.warning("wecom callback rejected: %s", e.reason)
+    return Response(e.reason, status=e.status, mimetype="text/plain")
+
+
+@bp.get("/wecom")
+def verify():
+    st = _configured()
+    a = request.args
+    try:
+        check_timestamp(a.get("timestamp"))
+        echostr = a.get("echostr", "")
+        check_sig([st.wecom_token, a.get("timestamp", ""), a.get("nonce", ""), echostr], a.get("msg_signature"))
+        plain, _ = decrypt(echostr, [st.wecom_aes_key], st.wecom_corpid)
+    except Rejected as e:
+        return _reject(e)
+    return Response(plain, mimetype="text/plain")
+
+
+def _to_inbound(m: dict) -> InboundMessage | None:
+    user = (m.get("FromUserName") or "").strip()
+    if not user or len(user) > 128:
+        raise Rejected(400, "no FromUserName")
+    rk = f"{CHANNEL}:{user}"
+    mtype = (m.get("MsgType") or "").lower()
+    key = str(m.get("MsgId") or f"{user}:{m.get('CreateTime', '')}")
+    raw = {"MsgType": mtype, "AgentID": m.get("AgentID")}
+    if mtype == "text":
+        return InboundMessage(rk, CHANNEL, text=m.get("Content") or "", msg_key=key, raw=raw)
+    if mtype == "voice":
+        return InboundMessage(rk, CHANNEL, text=m.get("Recognition") or "", kind="voice", msg_key=key, raw=raw)
+    if mtype == "location":
+        try:
+            lat, lon = float(m.get("Location_X")), float(m.get("Location_Y"))
+        except (TypeError, ValueError):
+            raise Rejected(400, "bad location") from None
+        return InboundMessage(rk, CHANNEL, kind="location", lat=lat, lon=lon, label=m.get("Label"),
+                              msg_key=key, raw=raw)
+    if mtype in ("image", "video", "link", "file"):
+        return InboundMessage(rk, CHANNEL, kind="image", msg_key=key, raw=raw)
+    if mtype == "event":
+        ev = (m.get("Event") or "").lower()
+        if ev in ("subscribe", "unsubscribe"):
+            return InboundMessage(rk, CHANNEL, kind="event", event=ev, msg_key=key, raw=raw)
+        return None  # enter_agent, view, …: nothing to answer
+    return None
+
+
+def _turn(msg: InboundMessage) -> None:
+    from connectors import outbound
+
+    replies = gateway.handle(msg)  # dedup inside: a retried MsgId yields []
+    if replies:
+        outbound.send(msg.resident_key, "\n\n".join(replies), author="bot",
+                      dedup_key=f"wecom:{msg.msg_key}")
+
+
+@bp.post("/wecom")
+def receive():
+    st = _configured()
+    a = request.args
+    try:
+        if (request.content_length or 0) > MAX_BODY:
+            raise Rejected(413, "body too large")
+        body = request.stream.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise Rejected(413, "body too large")
+        timestamp, nonce = a.get("timestamp", ""), a.get("nonce", "")
+        check_timestamp(timestamp)
+        outer = parse_xml(body)
+        encrypt = outer.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise Rejected(400, "no Encrypt element")
+        check_sig([st.wecom_token, timestamp, nonce, encrypt], a.get("msg_signature"))
+        inner, _ = decrypt(encrypt, [st.wecom_aes_key], st.wecom_corpid)
+        msg = _to_inbound(parse_xml(inner))
+    except Rejected as e:
+        return _reject(e)
+    if msg is not None:
+        gateway.pool().submit(_turn, msg)
+    return Response("", status=200, mimetype="text/plain")

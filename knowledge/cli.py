@@ -1,0 +1,114 @@
+"""`mingbai kb ingest-laws DIR | build | eval | stats` — all under MINGBAI_HOME/index."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mingbai.settings import get_settings
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_ingest(args) -> int:
+    from knowledge import index
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"目录不存在: {root}", file=sys.stderr)
+        return 2
+    s = get_settings()
+    s.ensure_dirs()
+    if not index.is_built(s.index_dir):
+        _log("首次使用：先建立内置法条和问答索引 (kb build)…")
+        index.build(s.index_dir, article_vectors=not args.no_vectors, workers=args.workers,
+                    progress=not args.quiet, log=_log)
+    info = index.ingest_laws(s.index_dir, root, progress=not args.quiet, log=_log)
+    from knowledge.search import reset_cache
+
+    reset_cache()
+    print(json.dumps(info, ensure_ascii=False))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from knowledge import index
+    from knowledge.qa import QAError
+
+    s = get_settings()
+    s.ensure_dirs()
+    try:
+        kw = {}
+        if args.qa_dir:
+            kw["qa_dir"] = Path(args.qa_dir)
+        if args.statutes_dir:
+            kw["statutes_dir"] = Path(args.statutes_dir)
+        info = index.build(s.index_dir, article_vectors=not args.no_vectors, workers=args.workers,
+                           progress=not args.quiet, log=_log, **kw)
+    except QAError as e:
+        print(f"问答文件有误: {e}", file=sys.stderr)
+        return 2
+    from knowledge.search import reset_cache
+
+    reset_cache()
+    print(json.dumps(info, ensure_ascii=False))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from knowledge.evaluate import run_eval
+
+    files = [Path(f) for f in args.files] if args.files else None
+    report = run_eval(files, mode=args.mode, calibrate=args.calibrate)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    m = report["metrics"]
+    print(f"问题数 {m['n']}（可回答 {m['n_answerable']}，不可回答 {m['n_unanswerable']}）")
+    print(f"hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR {m['mrr']:.3f}  citation hit@3 {m['citation_hit@3']:.3f}")
+    print(f"无把握检测: precision {m['no_answer_precision']:.3f}  recall {m['no_answer_recall']:.3f}")
+    print(f"结果写入 {out}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from knowledge.search import get_searcher
+
+    s = get_searcher()
+    L = s.L
+    print(json.dumps({
+        "articles_in_force": int(len(L.art_ids)), "articles_with_vectors": int(0 if L.art_vecs is None else len(L.art_vecs)),
+        "laws": len(L.art_laws), "qa_entries": len(L.entries), "qa_texts": int(len(L.qa_owner)),
+    }, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="mingbai kb", description="知识库：法条入库、建索引、评测")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("ingest-laws", help="把一个法规目录（LawRefBook 格式）加入知识库")
+    a.add_argument("dir")
+    a.add_argument("--workers", type=int, default=2)
+    a.add_argument("--no-vectors", action="store_true", help="首次建库时不给条文算向量")
+    a.add_argument("--quiet", action="store_true")
+    b = sub.add_parser("build", help="用内置法条和问答建立索引（可重复运行）")
+    b.add_argument("--no-vectors", action="store_true", help="条文只建关键词索引（快，测试用）")
+    b.add_argument("--workers", type=int, default=2, help="算向量的进程数")
+    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--qa-dir", help="问答 YAML 目录（默认 knowledge/qa）")
+    b.add_argument("--statutes-dir", help="内置法条目录（默认 knowledge/statutes）")
+    e = sub.add_parser("eval", help="在 eval/knowledge/*.jsonl 上评测")
+    e.add_argument("files", nargs="*")
+    e.add_argument("--mode", default="hybrid", choices=["hybrid", "bm25", "dense", "rrf"])
+    e.add_argument("--calibrate", action="store_true", help="在开发集上选阈值并写入 knowledge/calibration.json")
+    e.add_argument("--output", default=str(Path(__file__).resolve().parent.parent / "eval" / "results" / "knowledge.json"))
+    sub.add_parser("stats", help="索引概况")
+    args = p.parse_args(argv)
+    t = time.time()
+    rc = {"ingest-laws": cmd_ingest, "build": cmd_build, "eval": cmd_eval, "stats": cmd_stats}[args.cmd](args)
+    _log(f"用时 {time.time() - t:.1f} 秒")
+    return rc

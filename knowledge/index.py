@@ -1,0 +1,344 @@
+"""Index build and load: statute articles + curated Q&A → BM25 (jieba) and e5 vectors (faiss).
+
+Layout under MINGBAI_HOME/index/:
+  laws.sqlite          articles (all versions; in_force flags)
+  qa.json              curated entries served (statuses per MINGBAI_KB_STATUSES)
+  bm25_qa.npz          BM25 weights, one row per Q&A text (question or paraphrase)
+  bm25_art.npz         BM25 weights, one row per article in force (whole corpus ingested)
+  dense_qa.npy         e5 passage... query vectors of Q&A texts
+  dense_art.npy/.ids   e5 vectors of shipped articles in force (the full corpus is BM25 only)
+  meta.json; vectors are cached in MINGBAI_HOME/cache/kb-vectors.sqlite (keyed by text)
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from scipy import sparse
+
+from knowledge import laws as lawsmod
+from knowledge import qa as qamod
+
+DICT_PATH = Path(__file__).resolve().parent / "dict" / "legal.txt"
+K1, B = 1.2, 0.75
+ART_PASSAGE_CHARS = 160
+
+# Function words and question fillers that carry no topic.
+STOPWORDS = set(
+    "的 了 吗 呢 吧 啊 呀 么 嘛 哦 哈 啦 是 在 有 和 与 及 或 或者 就 都 也 还 又 要 会 能 可以 可不可以 能不能 "
+    "我 你 他 她 它 我们 你们 他们 她们 咱 俺 自己 人家 这 那 这个 那个 这样 那样 什么 怎么 怎么办 怎样 如何 咋 咋办 "
+    "咋整 为什么 为啥 啥 请问 请 问 一下 一个 个 给 让 被 把 对 从 到 向 将 为 以 于 之 其 该 等 中 上 下 里 "
+    "没 没有 不 不是 吗 么 现在 已经 应该 需要 想 想要 知道 谢谢 你好 您好 您 ， 。 ？ ！ 、 ： ； , . ? ! : ;".split()
+)
+_TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def _jieba():
+    global _jieba_ready
+    import jieba
+
+    if not _jieba_ready:
+        with _jieba_lock:
+            if not _jieba_ready:
+                jieba.setLogLevel(60)
+                jieba.initialize()
+                if DICT_PATH.exists():
+                    jieba.load_userdict(str(DICT_PATH))
+                _jieba_ready = True
+    return jieba
+
+
+def tokenize(text: str, *, bigrams: bool = False) -> list[str]:
+    """jieba search-mode words minus stopwords; optionally CJK character bigrams (robust to typos)."""
+    jb = _jieba()
+    toks = [t for t in jb.lcut_for_search(text) if t not in STOPWORDS and _TOKEN_OK.search(t)]
+    toks = [t.lower() for t in toks]
+    if bigrams:
+        for run in _CJK_RUN.findall(text):
+            toks.extend("#" + run[i:i + 2] for i in range(len(run) - 1))
+    return toks
+
+
+class BM25:
+    """BM25 as a sparse doc×term weight matrix: a query is a few column sums."""
+
+    def __init__(self, W: sparse.csc_matrix, vocab: dict[str, int], idf: np.ndarray, bigrams: bool):
+        self.W, self.vocab, self.idf, self.bigrams = W, vocab, idf, bigrams
+        self.max_idf = float(idf.max()) if len(idf) else 1.0
+
+    @classmethod
+    def build(cls, docs: Iterable[list[str]], bigrams: bool) -> "BM25":
+        vocab: dict[str, int] = {}
+        rows, cols, tfs, lens = [], [], [], []
+        for r, toks in enumerate(docs):
+            c = Counter(toks)
+            lens.append(len(toks))
+            for t, n in c.items():
+                j = vocab.setdefault(t, len(vocab))
+                rows.append(r)
+                cols.append(j)
+                tfs.append(n)
+        n_docs = len(lens)
+        lens_a = np.asarray(lens, np.float32)
+        avgdl = float(lens_a.mean()) if n_docs else 1.0
+        rows_a, cols_a, tf_a = np.asarray(rows, np.int32), np.asarray(cols, np.int32), np.asarray(tfs, np.float32)
+        df = np.bincount(cols_a, minlength=len(vocab)).astype(np.float32)
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        denom = tf_a + K1 * (1 - B + B * lens_a[rows_a] / max(avgdl, 1e-9))
+        w = idf[cols_a] * tf_a * (K1 + 1) / denom
+        W = sparse.csc_matrix((w, (rows_a, cols_a)), shape=(n_docs, len(vocab)), dtype=np.float32)
+        return cls(W, vocab, idf, bigrams)
+
+    def save(self, path: Path) -> None:
+        sparse.save_npz(path.with_suffix(".npz"), self.W.tocsc())
+        path.with_suffix(".json").write_text(
+            json.dumps({"vocab": self.vocab, "bigrams": self.bigrams}, ensure_ascii=False), encoding="utf-8")
+        np.save(path.with_suffix(".idf.npy"), self.idf)
+
+    @classmethod
+    def load(cls, path: Path) -> "BM25":
+        W = sparse.load_npz(path.with_suffix(".npz")).tocsc()
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        return cls(W, meta["vocab"], np.load(path.with_suffix(".idf.npy")), meta["bigrams"])
+
+    def query_terms(self, text: str) -> list[str]:
+        return list(dict.fromkeys(tokenize(text, bigrams=self.bigrams)))
+
+    def scores(self, terms: list[str]) -> tuple[np.ndarray, float]:
+        """-> (raw BM25 per doc, normaliser) where raw/normaliser ≈ idf-weighted share of the query matched."""
+        ids = [self.vocab[t] for t in terms if t in self.vocab]
+        # Unknown words count as rare ones: a query about something we never index stays low.
+        norm = float(sum(self.idf[i] for i in ids) + self.max_idf * (len(terms) - len(ids)))
+        if not ids:
+            return np.zeros(self.W.shape[0], np.float32), max(norm, 1.0)
+        s = np.asarray(self.W[:, ids].sum(axis=1)).reshape(-1)
+        return s, max(norm, 1e-6)
+
+
+def cache_path(index_dir: Path) -> Path:
+    """Vector cache; MINGBAI_KB_VECTOR_CACHE shares one between data dirs (tests, CI)."""
+    import os
+
+    env = os.environ.get("MINGBAI_KB_VECTOR_CACHE")
+    return Path(env) if env else index_dir.parent / "cache" / "kb-vectors.sqlite"
+
+
+def _art_passage(a: lawsmod.Article) -> str:
+    return f"{a.law} {a.chapter.split(' ', 1)[-1]} {a.text[:ART_PASSAGE_CHARS]}"
+
+
+def _art_bm25_text(law: str, chapter: str, text: str) -> str:
+    return f"{law} {chapter} {text}"
+
+
+# --------------------------------------------------------------------------------- build
+
+class Progress:
+    """Minimal progress bar on stderr (tqdm when available)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool = True):
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="条", file=sys.stderr, dynamic_ncols=True)
+            except Exception:
+                self.bar = None
+
+    def __call__(self, n: int) -> None:
+        if self.bar:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+
+
+def ingest_dir(index_dir: Path, root: Path, *, shipped: bool) -> dict:
+    t = time.time()
+    files = lawsmod.parse_dir(root)
+    arts = lawsmod.resolve_versions(files)
+    added = lawsmod.store_articles(index_dir / "laws.sqlite", arts, shipped=shipped)
+    return {"files": len(files), "articles": len(arts), "added": added, "seconds": round(time.time() - t, 2)}
+
+
+def build_bm25_articles(index_dir: Path, progress: bool = True) -> dict:
+    t = time.time()
+    con = sqlite3.connect(index_dir / "laws.sqlite")
+    rows = con.execute("SELECT id, law, chapter, text, shipped FROM articles WHERE in_force = 1 ORDER BY id").fetchall()
+    con.close()
+    bar = Progress(len(rows), "分词 (BM25)", progress)
+    docs = []
+    for i, (_, law, chapter, text, _) in enumerate(rows):
+        docs.append(tokenize(_art_bm25_text(law, chapter or "", text)))
+        if i % 1000 == 999:
+            bar(1000)
+    bar(len(rows) % 1000)
+    bar.close()
+    bm = BM25.build(docs, bigrams=False)
+    bm.save(index_dir / "bm25_art")
+    ids = np.asarray([r[0] for r in rows], np.int64)
+    np.save(index_dir / "art_ids.npy", ids)
+    laws = sorted({r[1] for r in rows})
+    law_ix = {l: i for i, l in enumerate(laws)}
+    np.save(index_dir / "art_law.npy", np.asarray([law_ix[r[1]] for r in rows], np.int32))
+    (index_dir / "art_laws.json").write_text(json.dumps(laws, ensure_ascii=False), encoding="utf-8")
+    return {"articles_bm25": len(rows), "vocab": len(bm.vocab), "seconds": round(time.time() - t, 2)}
+
+
+def build_dense_articles(index_dir: Path, *, workers: int = 2, progress: bool = True, limit_shipped: bool = True) -> dict:
+    from knowledge.embed import VectorCache, encode_many
+
+    t = time.time()
+    corpus = lawsmod.Corpus(index_dir / "laws.sqlite")
+    con = sqlite3.connect(index_dir / "laws.sqlite")
+    where = "in_force = 1" + (" AND shipped = 1" if limit_shipped else "")
+    ids = [r[0] for r in con.execute(f"SELECT id FROM articles WHERE {where} ORDER BY id")]
+    con.close()
+    arts = corpus.by_ids(ids)
+    bar = Progress(len(arts), "向量 (条文)", progress)
+    cache = VectorCache(cache_path(index_dir))
+    vecs = encode_many([_art_passage(a) for a in arts], kind="passage", cache=cache, workers=workers, progress=bar)
+    cache.close()
+    bar.close()
+    np.save(index_dir / "dense_art.npy", vecs.astype(np.float32))
+    np.save(index_dir / "dense_art_ids.npy", np.asarray(ids, np.int64))
+    return {"articles_dense": len(ids), "seconds": round(time.time() - t, 2)}
+
+
+def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, progress: bool = True) -> dict:
+    from knowledge.embed import VectorCache, encode_many
+
+    t = time.time()
+    entries = qamod.load_all(qa_dir, statuses=qamod.served_statuses())
+    texts, owner = [], []
+    for i, e in enumerate(entries):
+        for s in e.texts:
+            texts.append(s)
+            owner.append(i)
+    bm = BM25.build([tokenize(s, bigrams=True) for s in texts], bigrams=True)
+    bm.save(index_dir / "bm25_qa")
+    bar = Progress(len(texts), "向量 (问答)", progress)
+    cache = VectorCache(cache_path(index_dir))
+    # Q&A texts are questions: encode them as queries so query↔question is symmetric.
+    vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar)
+    cache.close()
+    bar.close()
+    np.save(index_dir / "dense_qa.npy", vecs.astype(np.float32))
+    np.save(index_dir / "qa_owner.npy", np.asarray(owner, np.int32))
+    payload = [dict(e.__dict__) for e in entries]
+    (index_dir / "qa.json").write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
+    return {"entries": len(entries), "qa_texts": len(texts), "seconds": round(time.time() - t, 2)}
+
+
+def write_meta(index_dir: Path, **info) -> None:
+    path = index_dir / "meta.json"
+    meta = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    meta.update(info)
+    meta["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir: Path = qamod.QA_DIR,
+          article_vectors: bool = True, workers: int = 2, progress: bool = True,
+          log: Callable[[str], None] = lambda s: None) -> dict:
+    """Shipped statutes + curated Q&A. Idempotent: rows upsert, vectors come from the cache."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    info = {"ingest": ingest_dir(index_dir, statutes_dir, shipped=True)}
+    log(f"条文入库: {info['ingest']}")
+    info["bm25_articles"] = build_bm25_articles(index_dir, progress)
+    log(f"条文检索: {info['bm25_articles']}")
+    if article_vectors:
+        info["dense_articles"] = build_dense_articles(index_dir, workers=workers, progress=progress)
+        log(f"条文向量: {info['dense_articles']}")
+    else:
+        for name in ("dense_art.npy", "dense_art_ids.npy"):
+            (index_dir / name).unlink(missing_ok=True)
+    info["qa"] = build_qa(index_dir, qa_dir, workers=workers, progress=progress)
+    log(f"问答: {info['qa']}")
+    info["build_seconds"] = round(time.time() - t, 2)
+    write_meta(index_dir, build=info)
+    return info
+
+
+def ingest_laws(index_dir: Path, root: Path, *, progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Add any folder of the statute format; BM25 covers all of it, vectors stay on the shipped set."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    info = {"ingest": ingest_dir(index_dir, root, shipped=False)}
+    log(f"条文入库: {info['ingest']}")
+    info["bm25_articles"] = build_bm25_articles(index_dir, progress)
+    log(f"条文检索: {info['bm25_articles']}")
+    info["seconds"] = round(time.time() - t, 2)
+    write_meta(index_dir, **{"ingest_" + Path(root).name: info})
+    return info
+
+
+# ---------------------------------------------------------------------------------- load
+
+@dataclass
+class Loaded:
+    corpus: lawsmod.Corpus
+    entries: list[qamod.Entry]
+    bm_qa: BM25
+    qa_vecs: np.ndarray
+    qa_owner: np.ndarray
+    bm_art: BM25
+    art_ids: np.ndarray
+    art_law: np.ndarray
+    art_laws: list[str]
+    art_vecs: np.ndarray | None
+    art_vec_rows: np.ndarray | None  # row in art_ids for each dense vector
+    faiss_qa: object
+    faiss_art: object | None
+
+
+def _faiss(vecs: np.ndarray):
+    import faiss
+
+    idx = faiss.IndexFlatIP(vecs.shape[1] if vecs.size else 384)
+    if len(vecs):
+        idx.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    return idx
+
+
+def is_built(index_dir: Path) -> bool:
+    return all((index_dir / n).exists() for n in ("laws.sqlite", "bm25_art.npz", "bm25_qa.npz", "qa.json", "dense_qa.npy"))
+
+
+def load(index_dir: Path) -> Loaded:
+    entries = [qamod.Entry(**d) for d in json.loads((index_dir / "qa.json").read_text(encoding="utf-8"))]
+    art_ids = np.load(index_dir / "art_ids.npy")
+    art_vecs = art_vec_rows = faiss_art = None
+    if (index_dir / "dense_art.npy").exists():
+        art_vecs = np.load(index_dir / "dense_art.npy")
+        dense_ids = np.load(index_dir / "dense_art_ids.npy")
+        pos = {int(a): i for i, a in enumerate(art_ids)}
+        keep = [i for i, a in enumerate(dense_ids) if int(a) in pos]  # drop superseded since
+        art_vecs = art_vecs[keep]
+        art_vec_rows = np.asarray([pos[int(dense_ids[i])] for i in keep], np.int64)
+        faiss_art = _faiss(art_vecs)
+    qa_vecs = np.load(index_dir / "dense_qa.npy")
+    return Loaded(
+        corpus=lawsmod.Corpus(index_dir / "laws.sqlite"), entries=entries,
+        bm_qa=BM25.load(index_dir / "bm25_qa"), qa_vecs=qa_vecs, qa_owner=np.load(index_dir / "qa_owner.npy"),
+        bm_art=BM25.load(index_dir / "bm25_art"), art_ids=art_ids, art_law=np.load(index_dir / "art_law.npy"),
+        art_laws=json.loads((index_dir / "art_laws.json").read_text(encoding="utf-8")),
+        art_vecs=art_vecs, art_vec_rows=art_vec_rows, faiss_qa=_faiss(qa_vecs), faiss_art=faiss_art,
+    )

@@ -1,0 +1,268 @@
+"""Hybrid retrieval over curated Q&A and statute articles.
+
+Scores are put on one 0..1 scale so a single calibrated threshold can say "no good answer":
+  dense  = clip((cos - lo) / (hi - lo))        e5 cosines are squeezed into ~0.83..0.96
+  lexical= BM25 / BM25-of-a-perfect-match       ≈ idf-weighted share of the query's words found
+  score  = alpha * dense + (1 - alpha) * lexical (+ domain bonus/penalty for Q&A)
+A Q&A entry scores the max over its question and paraphrases.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from knowledge import index as idx
+from knowledge.laws import (CIVIL_CODE, REPEALED_ARTICLE_MAP, REPEALED_BY_CIVIL_CODE, Article, law_key)
+from knowledge.numerals import CN_NUM, cn2int
+from knowledge.qa import Entry
+
+CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+DEFAULTS = {
+    "lo": 0.84, "hi": 0.95, "alpha": 0.55, "domain_bonus": 0.04, "domain_penalty": 0.04,
+    "tau_qa": 0.52, "tau_art": 0.55, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
+}
+_ART_REF = re.compile(rf"第\s*([{CN_NUM}0-9]+)\s*条(?:之([{CN_NUM}]+))?")
+
+
+def calibration() -> dict:
+    c = dict(DEFAULTS)
+    if CALIBRATION_PATH.exists():
+        try:
+            c.update(json.loads(CALIBRATION_PATH.read_text(encoding="utf-8")))
+        except ValueError:
+            pass
+    return c
+
+
+@dataclass
+class QAHit:
+    entry: Entry
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass
+class ArticleHit:
+    article: Article
+    score: float
+    dense: float | None
+    lexical: float
+
+
+@dataclass
+class Result:
+    query: str
+    qa: list[QAHit] = field(default_factory=list)
+    articles: list[ArticleHit] = field(default_factory=list)
+    laws_named: list[str] = field(default_factory=list)
+    repealed: str | None = None
+    direct: list[Article] = field(default_factory=list)  # "民法典第1079条" asked by number
+
+
+class Searcher:
+    def __init__(self, loaded: idx.Loaded, calib: dict | None = None):
+        self.L = loaded
+        self.c = calib or calibration()
+        self.law_names = sorted(set(loaded.art_laws) | set(loaded.corpus.law_names.values()), key=len, reverse=True)
+        self.law_index = {name: i for i, name in enumerate(loaded.art_laws)}
+        self._civil_mask = loaded.art_law == self.law_index.get(CIVIL_CODE, -1)
+
+    # ------------------------------------------------------------------ law mentions
+    def laws_in(self, text: str) -> tuple[list[tuple[int, int, str]], str | None]:
+        """Longest non-overlapping law names in the text (so 劳动合同法 is not 合同法)."""
+        t = text.replace("中华人民共和国", "").replace("《", "").replace("》", "")
+        found: list[tuple[int, int, str]] = []
+        taken = [False] * len(t)
+        for name in list(self.law_names) + sorted(REPEALED_BY_CIVIL_CODE, key=len, reverse=True):
+            if len(name) < 2 or name not in t:
+                continue
+            start = t.find(name)
+            while start != -1:
+                end = start + len(name)
+                if not any(taken[start:end]):
+                    found.append((start, end, name))
+                    for i in range(start, end):
+                        taken[i] = True
+                start = t.find(name, end)
+        repealed = next((n for _, _, n in sorted(found) if n in REPEALED_BY_CIVIL_CODE
+                         and n not in self.law_index), None)
+        return sorted(found), repealed
+
+    def _direct(self, text: str, found, repealed) -> list[Article]:
+        t = text.replace("中华人民共和国", "").replace("《", "").replace("》", "")
+        out = []
+        for start, end, name in found:
+            m = _ART_REF.match(t[end:end + 14].lstrip("的 "))
+            if not m:
+                continue
+            try:
+                num = cn2int(m.group(1))
+                sub = cn2int(m.group(2)) if m.group(2) else 0
+            except ValueError:
+                continue
+            if name in REPEALED_BY_CIVIL_CODE and name not in self.law_index:
+                new = REPEALED_ARTICLE_MAP.get((name, num))
+                a = self.L.corpus.get(CIVIL_CODE, new) if new else None
+            else:
+                a = self.L.corpus.get(name, f"第{m.group(1)}条" + (f"之{m.group(2)}" if m.group(2) else ""))
+            if a:
+                out.append(a)
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def _dense_norm(self, cos: np.ndarray) -> np.ndarray:
+        lo, hi = self.c["lo"], self.c["hi"]
+        return np.clip((cos - lo) / (hi - lo), 0.0, 1.0)
+
+    def _fuse(self, d: np.ndarray | None, b: np.ndarray, mode: str) -> np.ndarray:
+        if mode == "bm25" or d is None:
+            return b
+        if mode == "dense":
+            return d
+        a = self.c["alpha"]
+        return a * d + (1 - a) * b
+
+    def search_qa(self, text: str, qv: np.ndarray | None, domain: str | None = None, k: int = 10,
+                  mode: str = "hybrid") -> list[QAHit]:
+        L = self.L
+        n_entries = len(L.entries)
+        if n_entries == 0:
+            return []
+        terms = L.bm_qa.query_terms(text)
+        raw, norm = L.bm_qa.scores(terms)
+        lex_t = np.minimum(raw / norm, 1.0)
+        lex = np.zeros(n_entries, np.float32)
+        np.maximum.at(lex, L.qa_owner, lex_t)
+        dense = None
+        if qv is not None and mode != "bm25" and len(L.qa_vecs):
+            cos_t = L.qa_vecs @ qv
+            cos = np.full(n_entries, -1.0, np.float32)
+            np.maximum.at(cos, L.qa_owner, cos_t)
+            dense = self._dense_norm(cos)
+        if mode == "rrf" and dense is not None:
+            s = _rrf([lex, dense])
+        else:
+            s = self._fuse(dense, lex, mode)
+            if domain:
+                doms = np.asarray([e.domain == domain for e in L.entries])
+                guide = np.asarray([e.kind == "guide" for e in L.entries])
+                s = s + np.where(doms, self.c["domain_bonus"], np.where(guide, 0.0, -self.c["domain_penalty"]))
+        top = np.argsort(-s)[:k]
+        return [QAHit(L.entries[i], float(s[i]), float(dense[i]) if dense is not None else 0.0, float(lex[i]))
+                for i in top]
+
+    def search_articles(self, text: str, qv: np.ndarray | None, k: int = 5, mode: str = "hybrid",
+                        laws: list[str] | None = None, civil_only: bool = False) -> list[ArticleHit]:
+        L = self.L
+        n = len(L.art_ids)
+        if n == 0:
+            return []
+        terms = L.bm_art.query_terms(text)
+        raw, norm = L.bm_art.scores(terms)
+        lex = np.minimum(raw / norm, 1.0)
+        cand = set(np.argpartition(-raw, min(100, n - 1))[:100].tolist()) if mode != "dense" else set()
+        dense_by_row: dict[int, float] = {}
+        if qv is not None and mode != "bm25" and L.faiss_art is not None and L.faiss_art.ntotal:
+            kk = min(100, L.faiss_art.ntotal)
+            D, I = L.faiss_art.search(qv.reshape(1, -1).astype(np.float32), kk)
+            dn = self._dense_norm(D[0])
+            for j, v in zip(I[0], dn):
+                if j >= 0:
+                    row = int(L.art_vec_rows[j])
+                    dense_by_row[row] = float(v)
+                    cand.add(row)
+        if civil_only:
+            cand |= set(np.nonzero(self._civil_mask)[0][np.argsort(-lex[self._civil_mask])[:50]].tolist())
+            cand = {r for r in cand if self._civil_mask[r]}
+        law_ix = {self.law_index[x] for x in (laws or []) if x in self.law_index}
+        if law_ix:  # the resident named the law: look inside it too
+            mask = np.isin(L.art_law, list(law_ix))
+            rows = np.nonzero(mask)[0]
+            cand |= set(rows[np.argsort(-lex[rows])[:50]].tolist())
+        scored = []
+        for r in cand:
+            b = float(lex[r])
+            d = dense_by_row.get(r)
+            if mode == "dense":
+                s = d if d is not None else 0.0
+            elif mode == "bm25":
+                s = b
+            elif d is None:
+                s = self.c["art_no_vector_weight"] * b
+            else:
+                s = float(self._fuse(np.float32(d), np.float32(b), mode))
+            if law_ix and int(L.art_law[r]) in law_ix:
+                s += self.c["law_bonus"]
+            scored.append((s, r, d, b))
+        scored.sort(key=lambda x: -x[0])
+        top = scored[:k]
+        arts = L.corpus.by_ids([int(L.art_ids[r]) for _, r, _, _ in top])
+        return [ArticleHit(a, s, d, b) for a, (s, _, d, b) in zip(arts, top)]
+
+    def search(self, text: str, domain: str | None = None, k: int = 5, mode: str = "hybrid",
+               qv: np.ndarray | None = None) -> Result:
+        found, repealed = self.laws_in(text)
+        res = Result(query=text, laws_named=[n for _, _, n in found], repealed=repealed)
+        res.direct = self._direct(text, found, repealed)
+        if qv is None and mode != "bm25":
+            from knowledge.embed import encode_query
+
+            qv = encode_query(text)
+        res.qa = self.search_qa(text, qv, domain=domain, k=max(k, 10), mode=mode)
+        named = [n for n in res.laws_named if n in self.law_index]
+        res.articles = self.search_articles(text, qv, k=k, mode=mode, laws=named, civil_only=bool(repealed) and not named)
+        return res
+
+
+def _rrf(lists: list[np.ndarray], k: int = 60) -> np.ndarray:
+    out = np.zeros_like(lists[0], dtype=np.float64)
+    for s in lists:
+        ranks = np.empty(len(s), np.int64)
+        ranks[np.argsort(-s)] = np.arange(len(s))
+        out += 1.0 / (k + 1 + ranks)
+    return out.astype(np.float32)
+
+
+# ------------------------------------------------------------------------ process cache
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, Searcher]] = {}
+
+
+def get_searcher(index_dir: Path | None = None, *, auto_build: bool = True) -> Searcher:
+    """Loaded once per index folder (thread-safe); reloaded when a rebuild changes meta.json."""
+    if index_dir is None:
+        from mingbai.settings import get_settings
+
+        index_dir = get_settings().index_dir
+    index_dir = Path(index_dir)
+    key = str(index_dir.resolve())
+    meta = index_dir / "meta.json"
+    stamp = meta.stat().st_mtime if meta.exists() else 0.0
+    hit = _cache.get(key)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    with _lock:
+        hit = _cache.get(key)
+        stamp = meta.stat().st_mtime if meta.exists() else 0.0
+        if hit and hit[0] == stamp:
+            return hit[1]
+        if not idx.is_built(index_dir):
+            if not auto_build:
+                raise FileNotFoundError(f"知识库索引不存在: {index_dir}，请先运行 `mingbai kb build`")
+            # First use on a fresh data dir: the quick build (no article vectors).
+            idx.build(index_dir, article_vectors=False, workers=1, progress=False)
+            stamp = meta.stat().st_mtime if meta.exists() else 0.0
+        s = Searcher(idx.load(index_dir))
+        _cache[key] = (stamp, s)
+        return s
+
+
+def reset_cache() -> None:
+    with _lock:
+        _cache.clear()

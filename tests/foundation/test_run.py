@@ -1,0 +1,100 @@
+"""`mingbai run` end to end: three real processes start on free ports, a Chinese message through
+REST gets a reply, Ctrl-C stops all three, and a process that dies is reported."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+MINGBAI = str(Path(sys.executable).parent / "mingbai")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _start(env: dict) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen([MINGBAI, "run", "--timeout", "240"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: list[str] = []
+    deadline = time.time() + 300
+    for line in proc.stdout:
+        lines.append(line)
+        if "已启动" in line or "✘" in line or time.time() > deadline:
+            break
+    return proc, lines
+
+
+@pytest.fixture()
+def run_env(tmp_path) -> dict:
+    env = dict(os.environ)
+    env.update(MINGBAI_HOME=str(tmp_path), MINGBAI_WEB_PORT=str(free_port()),
+               MINGBAI_RASA_PORT=str(free_port()), MINGBAI_ACTION_PORT=str(free_port()))
+    return env
+
+
+@pytest.mark.rasa
+def test_run_starts_answers_and_stops(run_env, tmp_path):
+    proc, lines = _start(run_env)
+    try:
+        out = "".join(lines)
+        assert "已启动" in out, out
+        assert f"/chat" in out and run_env["MINGBAI_WEB_PORT"] in out
+        kids = [int(k) for k in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                               text=True).stdout.split()]
+        assert len(kids) == 3
+        token = (tmp_path / ".api_token").read_text().strip()
+        r = requests.post(f"http://127.0.0.1:{run_env['MINGBAI_WEB_PORT']}/api/v1/messages",
+                          json={"sender": "run-test", "text": "你好"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert r.status_code == 200, r.text
+        replies = r.json()["replies"]
+        assert replies and any("\u4e00" <= ch <= "\u9fff" for ch in "".join(map(str, replies)))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    time.sleep(0.5)
+    assert not [k for k in kids if _alive(k)], "children left running after Ctrl-C"
+
+
+def test_run_reports_busy_port(run_env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(run_env["MINGBAI_WEB_PORT"])))
+        s.listen()
+        p = subprocess.run([MINGBAI, "run"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "端口已被占用" in p.stderr
+
+
+def test_run_reports_a_process_that_dies(run_env, tmp_path):
+    # A Rasa models folder with no model: the Rasa server cannot start and must be reported.
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    run_env["MINGBAI_RASA_MODELS_PATH"] = str(empty)
+    proc, lines = _start(run_env)
+    proc.wait(timeout=120)
+    out = "".join(lines) + (proc.stdout.read() or "")
+    assert proc.returncode == 1
+    assert "rasa" in out and "✘" in out

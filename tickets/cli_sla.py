@@ -1,0 +1,2 @@
+"""`mingbai sla tick|run`."""
+from tickets.sla import main  # noqa: F401
