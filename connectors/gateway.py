@@ -267,7 +267,8 @@ def process(msg: InboundMessage) -> list[str]:
             service.record_consent(rk, True)
             pending = _pending_text(rk, None, set_=True)
             if pending:
-                replies = ["谢谢您的信任！关于您刚才说的事："] + _converse(msg, pending)
+                replies = _converse(msg, pending)
+                replies = (["谢谢您的信任！\n" + replies[0]] + replies[1:]) if replies else ["谢谢您的信任！"]
             else:
                 replies = [CONSENT_THANKS]
         elif n in _CONSENT_NO:

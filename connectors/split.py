@@ -27,23 +27,35 @@ def _units(text: str) -> list[str]:
 
 def _hard_cut(piece: str, limit: int) -> list[str]:
     """Last resort for one over-long sentence: cut at character boundaries, never inside brackets."""
-    chunks, cur, depth, safe = [], "", 0, 0
+
+    def scan(buf: str) -> tuple[int, int]:
+        depth, safe = 0, 0
+        for i, c in enumerate(buf):
+            if depth == 0:
+                safe = i  # a cut before buf[i] is allowed
+            if c in _OPEN:
+                depth += 1
+            elif c in _CLOSE and depth:
+                depth -= 1
+        if depth == 0:
+            safe = len(buf)
+        return depth, safe
+
+    chunks: list[str] = []
+    cur, depth, safe = "", 0, 0
     for ch in piece:
+        if cur and _blen(cur + ch) > limit:
+            cut = safe if safe > 0 else len(cur)  # a bracket longer than the limit: no choice
+            chunks.append(cur[:cut])
+            cur = cur[cut:]
+            depth, safe = scan(cur)
+        if depth == 0:
+            safe = len(cur)
         cur += ch
         if ch in _OPEN:
             depth += 1
         elif ch in _CLOSE and depth:
             depth -= 1
-        if depth == 0:
-            safe = len(cur)
-        if _blen(cur) > limit:
-            cut = safe if safe else len(cur) - 1  # a bracket longer than the limit: no choice
-            chunks.append(cur[:cut])
-            cur, safe = cur[cut:], 0
-            depth = sum(c in _OPEN for c in cur) - sum(c in _CLOSE for c in cur)
-            depth = max(depth, 0)
-            if depth == 0:
-                safe = len(cur)
     if cur:
         chunks.append(cur)
     return chunks

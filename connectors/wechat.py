@@ -78,7 +78,8 @@ def _to_inbound(m: dict) -> Optional[InboundMessage]:
     rk = f"{CHANNEL}:{user}"
     mtype = (m.get("MsgType") or "").lower()
     msg_id = m.get("MsgId")
-    key = str(msg_id) if msg_id else f"{user}:{m.get('CreateTime', '')}"
+    # Events have no MsgId: FromUserName + CreateTime (+ the event, so two events in one second differ).
+    key = str(msg_id) if msg_id else f"{user}:{m.get('CreateTime', '')}:{(m.get('Event') or '').lower()}"
     raw = {"MsgType": mtype, "ToUserName": m.get("ToUserName")}
     if mtype == "text":
         return InboundMessage(rk, CHANNEL, text=m.get("Content") or "", msg_key=key, raw=raw)

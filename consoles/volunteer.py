@@ -174,6 +174,11 @@ def _localtime(iso: Optional[str], fmt: str = "%m-%d %H:%M") -> str:
     return local(datetime.fromisoformat(iso)).strftime(fmt)
 
 
+@bp.app_template_filter("cn_mask")
+def _mask_filter(text: Optional[str]) -> str:
+    return mask(text or "")
+
+
 @bp.app_template_filter("cn_left")
 def _left_filter(sec: int) -> str:
     return _fmt_left(sec)

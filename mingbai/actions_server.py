@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     from rasa_sdk.__main__ import main_from_args
     from rasa_sdk.endpoint import create_argument_parser
 
-    sdk_args = create_argument_parser().parse_args(["--actions", "bot.actions", "--port", str(args.port)])
+    sdk_args = create_argument_parser().parse_args(["--actions", "bot.actions", "--port", str(args.port),
+                                                      "--endpoints", str(PROJECT_ROOT / "bot" / "endpoints.yml")])
     main_from_args(sdk_args)
     return 0
 

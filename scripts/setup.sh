@@ -33,9 +33,10 @@ lock_venv() {  # $1 venv dir, $2 python, $3 lock file, $4.. extra pip args
     echo "  $venv 已是最新 (up to date)"; return 0
   fi
   [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q -U "pip>=24,<27"
+  # pip warns once per package about this machine's extra local indexes: hide only that line.
+  "$venv/bin/python" -m pip install -q -U "pip>=24,<27" 2> >(grep -v "is neither a file nor a directory" >&2)
   echo "  pip install -r $lock …"
-  "$venv/bin/python" -m pip install -q --progress-bar off -r "$lock" "$@"
+  "$venv/bin/python" -m pip install -q --progress-bar off -r "$lock" "$@" 2> >(grep -v "is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 }
 

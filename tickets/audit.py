@@ -13,3 +13,11 @@ def audit(session: Session, actor: str, action: str, *, ticket_id: Optional[int]
           subject: Optional[str] = None, detail: Optional[dict[str, Any]] = None) -> None:
     session.add(AuditLog(at=now(), actor=actor, action=action, ticket_id=ticket_id,
                          subject=subject, detail=detail))
+
+
+def resident_ref(resident_key: str) -> str:
+    """How the audit log names a resident: a hash, so the append-only log never has to be
+    rewritten when a resident asks to be forgotten (the hash still proves consent for a key)."""
+    import hashlib
+
+    return "resident#" + hashlib.sha256(resident_key.encode()).hexdigest()[:16]

@@ -142,10 +142,11 @@ def escalate(session: Session, ticket: Ticket, actor: str, *, reason: str = "man
 
 
 def sla_reminder(session: Session, ticket: Ticket, kind: str, due_at: datetime, when: datetime) -> Escalation:
-    """A breach at the county (nowhere higher to go): remind its staff and restart the clock."""
-    ack, answer = deadlines(ticket.tier, ticket.urgency, due_at)
+    """A breach at the county (nowhere higher to go): remind its staff, then again once per
+    answer period (daily for normal cases) until someone acts."""
+    _ack, answer = deadlines(ticket.tier, ticket.urgency, due_at)
     if kind == "ack":
-        ticket.ack_due = ack
+        ticket.ack_due = answer
     else:
         ticket.answer_due = answer
     ticket.updated_at = when

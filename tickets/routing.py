@@ -36,19 +36,28 @@ MAX_GEO_KM = 30.0  # farther than this from every grid: not ours
 
 
 def match_place(session: Session, text: Optional[str]) -> Optional[GridNode]:
-    """The node whose name or alias occurs in `text`; longest name, then the deeper level."""
+    """The most specific node named in `text`: nodes whose parents are named too come first
+    (城关街道和平路 → 和平社区第一网格), then the deeper level, then the longer name."""
     if not text:
         return None
     text = text.strip()
-    best: tuple[int, int] | None = None
-    found = None
-    for node in session.scalars(select(GridNode)):
+    hits: dict[int, tuple[GridNode, int]] = {}
+    nodes = {n.id: n for n in session.scalars(select(GridNode))}
+    for node in nodes.values():
         for name in [node.name, *(node.aliases or [])]:
-            if name and name in text:
-                key = (len(name), -LEVEL_TIER[node.level])
-                if best is None or key > best:
-                    best, found = key, node
-    return found
+            if name and name in text and len(name) > hits.get(node.id, (None, 0))[1]:
+                hits[node.id] = (node, len(name))
+    if not hits:
+        return None
+
+    def consistent(node: GridNode) -> int:
+        n, c = node, 0
+        while n.parent_id is not None:
+            n = nodes[n.parent_id]
+            c += n.id in hits
+        return c
+
+    return max(hits.values(), key=lambda h: (consistent(h[0]), -LEVEL_TIER[h[0].level], h[1], -h[0].id))[0]
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from mingbai.db import session_scope
-from tickets.audit import audit
+from tickets.audit import audit, resident_ref
 from tickets.clock import local, now as clock_now
 from tickets.db import tx
 from tickets.grids import node_at_tier, tier_label, top_node
@@ -176,7 +176,7 @@ def record_consent(resident_key: str, granted: bool) -> None:
     with session_scope() as s:
         r = _resident(s, resident_key)
         r.consent, r.consent_at, r.updated_at = bool(granted), clock_now(), clock_now()
-        audit(s, "resident", "consent", subject=resident_key, detail={"granted": bool(granted)})
+        audit(s, "resident", "consent", subject=resident_ref(resident_key), detail={"granted": bool(granted)})
 
 
 def set_location(resident_key: str, label: Optional[str] = None, lat: Optional[float] = None,
@@ -202,7 +202,7 @@ def forget_resident(resident_key: str) -> int:
         n += s.execute(delete(Message).where(Message.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Conversation).where(Conversation.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Handoff).where(Handoff.resident_key == resident_key)).rowcount or 0
-        ghost = "forgotten:" + hashlib.sha256(resident_key.encode()).hexdigest()[:16]
+        ghost = "forgotten:" + resident_ref(resident_key).split("#", 1)[1]
         for t in s.scalars(select(Ticket).where(Ticket.resident_key == resident_key)):
             t.resident_key, t.summary, t.parties = ghost, "（应居民要求已删除）", None
             t.phone = t.location = t.preferred_time = None
@@ -212,7 +212,7 @@ def forget_resident(resident_key: str) -> int:
             s.delete(r)
             n += 1
         # the audit log keeps only a hash: it must not re-identify the resident
-        audit(s, "resident", "forget", subject=ghost, detail={"rows": n})
+        audit(s, "resident", "forget", subject=resident_ref(resident_key), detail={"rows": n})
     return n
 
 
@@ -512,7 +512,7 @@ def end_handoff(resident_key: str, actor: str) -> None:
         ended = 0
         for h in s.scalars(select(Handoff).where(Handoff.resident_key == resident_key, Handoff.ended_at.is_(None))):
             h.ended_at, h.ended_by = clock_now(), actor
-            audit(s, actor, "handoff_end", ticket_id=h.ticket_id, subject=resident_key)
+            audit(s, actor, "handoff_end", ticket_id=h.ticket_id, subject=resident_ref(resident_key))
             ended += 1
     if not ended:
         return

@@ -44,9 +44,13 @@ def _payload(outcome: str, **extra: Any) -> Dict[str, Any]:
     return data
 
 
-def _say(dispatcher: CollectingDispatcher, text: str, outcome: Optional[str] = None, **extra: Any) -> None:
+def _say(dispatcher: CollectingDispatcher, tracker: Optional[Tracker], text: str, outcome: Optional[str] = None,
+         **extra: Any) -> None:
     if outcome:
         dispatcher.utter_message(text=text, json_message=_payload(outcome, **extra))
+        if tracker is not None:
+            intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+            services.record_outcome(tracker.sender_id, outcome, extra.get("domain"), extra.get("subtype"), intent)
     else:
         dispatcher.utter_message(text=text)
 
@@ -67,10 +71,10 @@ async def _handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: s
     result = await asyncio.to_thread(services.call, "start_handoff", tracker.sender_id, reason, ticket_number)
     if result is None:
         # No staff queue reachable: never leave the resident with nothing.
-        _say(dispatcher, "工作人员暂时联系不上。急事请拨打 12348 法律援助热线；有危险请打 110。", "handoff",
+        _say(dispatcher, tracker, "工作人员暂时联系不上。急事请拨打 12348 法律援助热线；有危险请打 110。", "handoff",
              handoff=False, reason=reason)
         return [SlotSet("last_outcome", "handoff"), SlotSet("low_confidence_count", 0)]
-    _say(dispatcher, text or "好的，已为您转接工作人员。请稍等，工作人员会在这里回复您。", "handoff",
+    _say(dispatcher, tracker, text or "好的，已为您转接工作人员。请稍等，工作人员会在这里回复您。", "handoff",
          handoff=True, reason=reason, ticket_id=ticket_number or (result or {}).get("ticket_number"))
     return [SlotSet("last_outcome", "handoff"), SlotSet("low_confidence_count", 0), SlotSet("requested_slot", None),
             ActiveLoop(None), ConversationPaused()]
@@ -149,7 +153,7 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, te
         events.append(SlotSet("low_confidence_count", 0))
     line = _citation_line(citations, answer)
     full = answer + (f"\n{line}" if line else "")
-    _say(dispatcher, full, "answer", domain=domain, subtype=subtype, citations=citations,
+    _say(dispatcher, tracker, full, "answer", domain=domain, subtype=subtype, citations=citations,
          entry_id=result.get("entry_id"), confident=confident, follow_up=follow_up,
          classifier_confidence=cls.get("confidence"))
     offer = subtype in MEDIATION_SUBTYPES or bool(OTHER_PARTY_RE.search(text + last_question if follow_up else text))
@@ -182,7 +186,7 @@ class ActionHandleInform(Action):
         text = _text(tracker)
         if re.search(r"(吗|呢|么|怎么|咋|啥|什么|多少|能不能|可不可以|是否|？|\?)", text) or len(text) >= 12:
             return await answer_question(dispatcher, tracker, text)
-        _say(dispatcher, "收到。请问您想咨询什么法律问题，还是要登记纠纷请人调解？", "chitchat")
+        _say(dispatcher, tracker, "收到。请问您想咨询什么法律问题，还是要登记纠纷请人调解？", "chitchat")
         return [SlotSet("last_outcome", "chitchat")]
 
 
@@ -196,7 +200,7 @@ class ActionPrepareDispute(Action):
         text = _text(tracker)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         events: List[EventType] = [SlotSet(s, None) for s in FORM_SLOTS]
-        events += [SlotSet("mediation_offered", False), SlotSet("low_confidence_count", 0)]
+        events.append(SlotSet("low_confidence_count", 0))
         summary = None
         if intent == "report_dispute":
             compact = re.sub(r"[\s，。,.!！?？]+", "", text)
@@ -214,7 +218,7 @@ class ActionPrepareDispute(Action):
                    SlotSet("last_subtype", st)]
         if summary:
             events.append(SlotSet("dispute_summary", summary[:1000]))
-        _say(dispatcher, "好的，我帮您登记，请调解员来处理。只要回答几个问题。", "intake", domain=d, subtype=st)
+        _say(dispatcher, tracker, "好的，我帮您登记，请调解员来处理。只要回答几个问题。", "intake", domain=d, subtype=st)
         events.append(SlotSet("last_outcome", "intake"))
         return events
 
@@ -277,9 +281,10 @@ class ActionSubmitDispute(Action):
             summary=slots["dispute_summary"] or "", parties=slots["other_party"], location=slots["location"],
             phone=slots["phone"], preferred_time=slots["preferred_time"], consent=consent, urgency="normal",
             idempotency_key=idem)
-        reset = [SlotSet(s, None) for s in FORM_SLOTS] + [SlotSet("last_outcome", "intake")]
+        reset = [SlotSet(s, None) for s in FORM_SLOTS] + [SlotSet("last_outcome", "intake"),
+                                                           SlotSet("mediation_offered", False)]
         if not ticket:
-            _say(dispatcher, "抱歉，登记系统暂时出了问题，没登记上。请说「转人工」，或稍后再试。", "intake",
+            _say(dispatcher, tracker, "抱歉，登记系统暂时出了问题，没登记上。请说「转人工」，或稍后再试。", "intake",
                  domain=d, subtype=st)
             return reset
         number = ticket.get("number")
@@ -290,7 +295,7 @@ class ActionSubmitDispute(Action):
         else:
             text = (f"已记下，编号 {number}。您没有同意把情况转给调解员，所以先不安排调解；"
                     f"改主意了请说「转人工」。")
-        _say(dispatcher, text, "intake", domain=d, subtype=st, ticket_id=number,
+        _say(dispatcher, tracker, text, "intake", domain=d, subtype=st, ticket_id=number,
              ack_due=str(ticket.get("ack_due") or "") or None, answer_due=str(ticket.get("answer_due") or "") or None,
              grid=ticket.get("grid"), consent=consent)
         return reset
@@ -316,7 +321,7 @@ class ActionFallback(Action):
             dispatcher.utter_message(text="我还是没弄明白，真抱歉。")
             return await _handoff(dispatcher, tracker, "low_confidence",
                                   "我请工作人员来帮您，请稍等，工作人员会在这里回复您。")
-        _say(dispatcher, "不好意思，我没太明白。您能换个说法吗？比如「老板不给工资怎么办」「我要调解邻居纠纷」。",
+        _say(dispatcher, tracker, "不好意思，我没太明白。您能换个说法吗？比如「老板不给工资怎么办」「我要调解邻居纠纷」。",
              "out_of_scope")
         return [SlotSet("low_confidence_count", count), SlotSet("last_outcome", "out_of_scope")]
 
@@ -341,7 +346,7 @@ class ActionEmergency(Action):
             summary=text[:1000] or "紧急情况", location=tracker.get_slot("location"), phone=tracker.get_slot("phone"),
             consent=True, urgency="emergency", idempotency_key=idem)
         number = (ticket or {}).get("number")
-        _say(dispatcher, found["reply"], "emergency", domain=d, ticket_id=number, kind=found["kind"],
+        _say(dispatcher, tracker, found["reply"], "emergency", domain=d, ticket_id=number, kind=found["kind"],
              hotlines=found["hotlines"])
         handoff = await asyncio.to_thread(services.call, "start_handoff", tracker.sender_id,
                                           f"emergency:{found['kind']}", number)
@@ -359,10 +364,10 @@ class ActionTicketStatus(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict) -> List[EventType]:
         rows = await asyncio.to_thread(services.call, "tickets_for_resident", tracker.sender_id)
         if rows is None:
-            _say(dispatcher, "暂时查不到进度，请稍后再试，或说「转人工」。", "status", tickets=[])
+            _say(dispatcher, tracker, "暂时查不到进度，请稍后再试，或说「转人工」。", "status", tickets=[])
             return [SlotSet("last_outcome", "status")]
         if not rows:
-            _say(dispatcher, "您还没有登记过事情。要登记纠纷，直接告诉我发生了什么就行。", "status", tickets=[])
+            _say(dispatcher, tracker, "您还没有登记过事情。要登记纠纷，直接告诉我发生了什么就行。", "status", tickets=[])
             return [SlotSet("last_outcome", "status")]
         lines = ["您登记的事情："]
         brief = []
@@ -375,7 +380,7 @@ class ActionTicketStatus(Action):
                 line += f"，负责人 {who}"
             lines.append(line)
             brief.append({"number": t.get("number"), "status": t.get("status"), "domain": t.get("domain")})
-        _say(dispatcher, "\n".join(lines), "status", tickets=brief, ticket_id=brief[0]["number"],
+        _say(dispatcher, tracker, "\n".join(lines), "status", tickets=brief, ticket_id=brief[0]["number"],
              domain=brief[0]["domain"])
         return [SlotSet("last_outcome", "status")]
 
@@ -387,9 +392,9 @@ class ActionDeleteData(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict) -> List[EventType]:
         removed = await asyncio.to_thread(services.call, "forget_resident", tracker.sender_id)
         if removed is None:
-            _say(dispatcher, "抱歉，删除没有成功，请稍后再试，或说「转人工」请工作人员处理。", "status")
+            _say(dispatcher, tracker, "抱歉，删除没有成功，请稍后再试，或说「转人工」请工作人员处理。", "status")
             return []
-        _say(dispatcher, "已删除您的个人信息和聊天记录。以后再来，我们会重新问您是否同意保存。", "status",
+        _say(dispatcher, tracker, "已删除您的个人信息和聊天记录。以后再来，我们会重新问您是否同意保存。", "status",
              deleted=int(removed or 0))
         return [AllSlotsReset(), ActiveLoop(None)]
 
@@ -399,7 +404,7 @@ class ActionDeclineMediation(Action):
         return "action_decline_mediation"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict) -> List[EventType]:
-        _say(dispatcher, "好的。以后需要调解，随时说「我要调解」。", "chitchat")
+        _say(dispatcher, tracker, "好的。以后需要调解，随时说「我要调解」。", "chitchat")
         return [SlotSet("mediation_offered", False), SlotSet("last_outcome", "chitchat")]
 
 
@@ -412,5 +417,5 @@ class ActionNotHelpful(Action):
         if count >= 2:
             return await _handoff(dispatcher, tracker, "low_confidence",
                                   "抱歉没帮上。我请工作人员来帮您，请稍等，工作人员会在这里回复您。")
-        _say(dispatcher, "抱歉没帮上。您可以换个说法再问一次，或说「转人工」找工作人员。", "chitchat")
+        _say(dispatcher, tracker, "抱歉没帮上。您可以换个说法再问一次，或说「转人工」找工作人员。", "chitchat")
         return [SlotSet("low_confidence_count", count), SlotSet("last_outcome", "chitchat")]

@@ -80,3 +80,32 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
     except Exception:
         log.exception("tickets.service.%s failed", name)
         return None
+
+
+_outcome_lock = __import__("threading").Lock()
+
+
+def record_outcome(sender_id: str, outcome: str, domain: Optional[str] = None, subtype: Optional[str] = None,
+                   intent: Optional[str] = None) -> None:
+    """One line per bot turn for analytics (MINGBAI_HOME/analytics/bot_outcomes.jsonl).
+
+    The resident is stored only as a salted hash: analytics never needs to know who it was.
+    """
+    try:
+        import hashlib
+        import json
+        import time
+
+        from mingbai.settings import get_settings
+
+        s = get_settings()
+        who = hashlib.sha256((s.secret("secret_key") + sender_id).encode()).hexdigest()[:16]
+        path = s.home / "analytics" / "bot_outcomes.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"ts": round(time.time(), 3), "resident": who, "channel": sender_id.split(":", 1)[0],
+                           "outcome": outcome, "domain": domain, "subtype": subtype, "intent": intent},
+                          ensure_ascii=False)
+        with _outcome_lock, open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    except Exception:
+        log.exception("record_outcome failed")

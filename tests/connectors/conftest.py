@@ -108,10 +108,20 @@ def make_app():
         return app
 
 
+def load_sample_grid() -> None:
+    """Tickets (handoff, intake) need a grid; the sample one the tickets area ships."""
+    from pathlib import Path
+
+    from tickets.grids import import_file
+
+    import_file(Path(__file__).resolve().parents[2] / "data" / "grids" / "sample.yml")
+
+
 @pytest.fixture()
 def app(wx_env):
     a = make_app()
     a.config["TESTING"] = True
+    load_sample_grid()
     return a
 
 

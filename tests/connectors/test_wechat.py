@@ -153,9 +153,18 @@ def test_same_msgid_three_times_sequential(client, rasa, fake_api):
 
 
 def test_same_msgid_three_times_concurrently(live, rasa, fake_api):
+    from tickets import service
+    from tickets.models import Ticket
+
     openid = "o-conc"
     consent(f"wechat:{openid}")
     rasa.delay_s = 1.0
+
+    def reply(sender, message):  # what the bot's intake action does on this message
+        t = service.open_ticket(sender, domain="劳动纠纷", summary=message)
+        return [f"关于“{message}”：已登记，编号 {t['number']}。"]
+
+    rasa.reply = reply
     xml = wxsim.text_xml(openid, "工伤怎么认定", mid())
     cbs = [wxsim.build(xml) for _ in range(3)]
     with ThreadPoolExecutor(3) as ex:
@@ -167,6 +176,30 @@ def test_same_msgid_three_times_concurrently(live, rasa, fake_api):
     assert rasa.turns[(f"wechat:{openid}", "工伤怎么认定")] == 1
     time.sleep(1.0)
     assert fake_api.contents(openid) == []
+    assert count(Ticket, resident_key=f"wechat:{openid}") == 1
+
+
+@pytest.mark.redis
+def test_dedup_in_redis_when_configured(client, rasa, monkeypatch):
+    import redis
+
+    from mingbai.settings import reset_settings_cache
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    monkeypatch.setenv("REDIS_URL", url)
+    reset_settings_cache()
+    openid = "o-redis"
+    consent(f"wechat:{openid}")
+    m = mid()
+    xml = wxsim.text_xml(openid, "征地补偿标准", m)
+    bodies = [post(client, wxsim.build(xml)).data for _ in range(3)]
+    assert len([b for b in bodies if b != b"success"]) == 1
+    assert rasa.turns[(f"wechat:{openid}", "征地补偿标准")] == 1
+    assert redis.Redis.from_url(url).exists(f"mingbai:dedup:wechat:{m}")
 
 
 def test_slow_bot_success_then_exactly_one_async_delivery(live, rasa, fake_api):

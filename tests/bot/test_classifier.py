@@ -1,0 +1,99 @@
+"""Domain / subtype classification on the held-out dev set (eval/bot/domain_dev.jsonl)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = [json.loads(line) for line in (ROOT / "eval" / "bot" / "domain_dev.jsonl").read_text().splitlines() if line.strip()]
+TAXONOMY = yaml.safe_load((ROOT / "knowledge" / "taxonomy.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def predictions():
+    from bot.classifier import classify_many
+
+    return classify_many([r["text"] for r in DEV])
+
+
+def test_training_data_covers_every_domain():
+    from bot.classifier import load_examples
+
+    rows = load_examples()
+    for d in TAXONOMY["domains"]:
+        assert sum(r["domain"] == d for r in rows) >= 30, d
+    assert {r["subtype"] for r in rows if r["subtype"]} <= set(TAXONOMY["subtypes"])
+    train_texts = {r["text"] for r in rows}
+    assert not [r["text"] for r in DEV if r["text"] in train_texts], "dev set leaks into training"
+
+
+def test_domain_accuracy_floor(predictions):
+    from sklearn.metrics import f1_score
+
+    gold = [r["domain"] for r in DEV]
+    pred = [p["domain"] for p in predictions]
+    acc = sum(g == p for g, p in zip(gold, pred)) / len(gold)
+    f1 = f1_score(gold, pred, average="macro")
+    assert acc >= 0.82 and f1 >= 0.82, (acc, f1)
+
+
+def test_subtype_agreement_floor(predictions):
+    agree = sum(p["subtype"] == r["subtype"] for p, r in zip(predictions, DEV)) / len(DEV)
+    assert agree >= 0.80
+
+
+def test_output_contract(predictions):
+    for p in predictions:
+        assert set(p) == {"domain", "subtype", "confidence"}
+        assert p["domain"] in TAXONOMY["domains"]
+        assert p["subtype"] is None or p["subtype"] in TAXONOMY["subtypes"]
+        assert 0.0 <= p["confidence"] <= 1.0
+
+
+def test_grassroots_examples():
+    from bot.classifier import classify
+
+    assert classify("楼上天天半夜蹦迪，吵得我睡不着")["subtype"] == "邻里纠纷"
+    assert classify("老板欠了俺三个月工钱")["subtype"] == "欠薪"
+    r = classify("男方要退婚，彩礼要不要退")
+    assert r["domain"] == "婚姻家庭" and r["subtype"] == "彩礼"
+    assert classify("被车撞了 对方全责 能赔多少")["domain"] == "交通事故"
+
+
+@pytest.mark.parametrize("text", ["", "😀😀😀", "？", "x" * 5000])
+def test_odd_input(text):
+    from bot.classifier import classify
+
+    r = classify(text)
+    assert r["domain"] in TAXONOMY["domains"]
+
+
+def test_classify_cli(tmp_path):
+    from bot.cli_classify import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"id": i, "text": t}, ensure_ascii=False)
+                             for i, t in enumerate(["物业乱收费", "借钱不还怎么办"])) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["--input", str(src), "--output", str(out), "--no-intent"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [0, 1]
+    assert set(rows[0]) == {"id", "domain", "subtype", "confidence", "intent"}
+    assert rows[0]["subtype"] == "物业纠纷"
+
+
+def test_classify_api():
+    from mingbai.web import create_app
+
+    app = create_app()
+    client = app.test_client()
+    r = client.post("/api/v1/classify", json={"id": "a", "text": "宅基地被邻居占了"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["id"] == "a" and body["domain"] in TAXONOMY["domains"] and "intent" in body
+    r = client.post("/api/v1/classify", json={"items": [{"id": 1, "text": "离婚孩子归谁"}]})
+    assert r.status_code == 200 and r.get_json()["results"][0]["domain"] == "婚姻家庭"
+    assert client.post("/api/v1/classify", data="nope").status_code == 400

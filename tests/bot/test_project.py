@@ -1,0 +1,88 @@
+"""The Rasa project's static checks (no Rasa process needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = ["greet", "goodbye", "thanks", "bot_challenge", "ask_legal_question", "report_dispute", "request_human",
+            "check_ticket_status", "inform", "affirm", "deny", "emergency", "out_of_scope", "chitchat",
+            "delete_my_data"]
+
+
+def test_intents_have_enough_varied_examples():
+    nlu = yaml.safe_load((ROOT / "training_data" / "nlu.yml").read_text())["nlu"]
+    examples = {b["intent"]: [l[2:].strip() for l in b["examples"].splitlines() if l.strip()]
+                for b in nlu if "intent" in b}
+    for intent in REQUIRED:
+        assert len(set(examples.get(intent, []))) >= 25, intent
+    text = "".join(e for ex in examples.values() for e in ex)
+    for word in ("俺", "咋", "啥", "麼", "嗎"):  # dialect and traditional characters are represented
+        assert word in text
+
+
+def test_config_points_jieba_at_a_directory():
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    assert config["language"] == "zh"
+    jieba = next(c for c in config["pipeline"] if c["name"] == "JiebaTokenizer")
+    d = ROOT / jieba["dictionary_path"]
+    assert d.is_dir() and any(d.iterdir())
+    names = [c["name"] for c in config["pipeline"]]
+    assert "DIETClassifier" in names and "FallbackClassifier" in names
+
+
+def test_domain_lists_every_action_the_rules_use():
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+    known = set(domain["actions"]) | set(domain["responses"]) | set(domain["forms"])
+    rules = yaml.safe_load((ROOT / "training_data" / "rules.yml").read_text())["rules"]
+    for rule in rules:
+        for step in rule["steps"]:
+            if "action" in step:
+                assert step["action"] in known, step["action"]
+    from bot.actions import actions as mod
+    from rasa_sdk import Action
+
+    names = {c().name() for c in vars(mod).values()
+             if isinstance(c, type) and issubclass(c, Action) and c.__module__ == mod.__name__}
+    assert set(domain["actions"]) <= names
+
+
+def test_server_cmd_and_endpoints(tmp_path):
+    from mingbai import rasa_runtime
+
+    cmd = rasa_runtime.server_cmd(6005, 6055)
+    assert cmd[1] == "run" and "--enable-api" in cmd and cmd[cmd.index("-p") + 1] == "6005"
+    assert cmd[cmd.index("--cors") + 1] == "*"
+    endpoints = Path(cmd[cmd.index("--endpoints") + 1])
+    assert "http://127.0.0.1:6055/webhook" in endpoints.read_text()
+    assert cmd[cmd.index("--credentials") + 1].endswith("bot/credentials.yml")
+
+
+def test_missing_rasa_venv_names_make_setup(monkeypatch, tmp_path):
+    from mingbai import rasa_runtime
+    from mingbai.settings import SettingsError
+
+    monkeypatch.setenv("MINGBAI_RASA_VENV", str(tmp_path / "nope"))
+    with pytest.raises(SettingsError, match="make setup"):
+        rasa_runtime.rasa_bin()
+
+
+def test_train_skips_when_fingerprint_unchanged(tmp_path):
+    from mingbai import rasa_runtime
+
+    (tmp_path / "mingbai.tar.gz").write_bytes(b"x")
+    (tmp_path / "mingbai.fingerprint").write_text(rasa_runtime.fingerprint())
+    assert rasa_runtime.train(out_dir=tmp_path, quiet=True) == tmp_path / "mingbai.tar.gz"
+
+
+def test_phone_validation_and_masking():
+    from bot.actions.services import extract_phone, mask_phone
+
+    assert extract_phone("我电话是 138 1234 5678") == "13812345678"
+    assert extract_phone("+86 139-0000-1111") == "13900001111"
+    assert extract_phone("１３８１２３４５６７８") == "13812345678"
+    assert extract_phone("138123") is None
+    assert extract_phone("12345678901") is None
+    assert mask_phone("13812345678") == "138****5678"

@@ -1,0 +1,97 @@
+"""The web chat page in real headless Chromium: ask, get an answer, ask for a person, receive the
+staff reply live, large-text mode. Screenshots go to tests/artifacts/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.connectors.rasa_stub import default_reply
+
+pytestmark = pytest.mark.browser
+
+ART = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture()
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_webchat_in_chromium(live, rasa, browser):
+    from tickets import service
+
+    ART.mkdir(parents=True, exist_ok=True)
+    handoffs = {}
+
+    def reply(sender, message):
+        # What the bot's handoff action does: a real tickets.service call, then its message.
+        if "工作人员" in message:
+            h = service.start_handoff(sender, "居民要求人工")
+            handoffs[sender] = h
+            return [h["message"]]
+        return default_reply(sender, message)
+
+    rasa.reply = reply
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                            locale="zh-CN")
+    page.goto(live.url + "/chat")
+    page.wait_for_selector("#input")
+    page.screenshot(path=str(ART / "webchat_1_open.png"))
+
+    def say(text, expect_count):
+        page.fill("#input", text)
+        page.click("#send")
+        page.wait_for_function(
+            f"document.querySelectorAll('.msg.bot:not(.wait), .msg.staff').length >= {expect_count}",
+            timeout=20000)
+
+    say("邻居把垃圾堆在我家门口怎么办", 2)
+    assert "同意" in page.locator(".msg.bot").nth(1).inner_text()
+    say("同意", 3)
+    texts = page.locator(".msg.bot").all_inner_texts()
+    assert any("邻居把垃圾堆在我家门口怎么办" in t and "测试回答" in t for t in texts)
+    page.screenshot(path=str(ART / "webchat_2_answer.png"))
+
+    page.click("text=找工作人员")
+    page.wait_for_function("document.querySelectorAll('.msg.bot:not(.wait)').length >= 4", timeout=20000)
+    assert len(handoffs) == 1
+    rk, h = next(iter(handoffs.items()))
+    assert rk.startswith("web:") and service.in_handoff(rk)
+    page.wait_for_selector("#handoff:not([hidden])", timeout=10000)
+
+    # During the handoff the bot is silent; the message goes to the staff console.
+    turns_before = rasa.total_turns()
+    page.fill("#input", "我家在3号楼2单元")
+    page.click("#send")
+    page.wait_for_function("!document.querySelector('.msg.wait')", timeout=10000)
+    assert rasa.total_turns() == turns_before
+    assert any(m["text"] == "我家在3号楼2单元" for m in service.transcript(rk))
+
+    # A staff member replies from the console: it appears live in the page.
+    assert service.staff_reply(h["ticket_number"], "wangtiaojie", "您好，我是调解员王芳，明天上午到您家看看。")
+    page.wait_for_selector(".msg.staff", timeout=15000)
+    assert "王芳" in page.locator(".msg.staff").first.inner_text()
+    page.screenshot(path=str(ART / "webchat_3_staff_reply.png"))
+
+    # Large-text mode for elderly readers, remembered across reloads.
+    small = page.eval_on_selector(".msg.bot", "e => parseFloat(getComputedStyle(e).fontSize)")
+    page.click("#bigtext")
+    big = page.eval_on_selector(".msg.bot", "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert big >= small * 1.3
+    page.screenshot(path=str(ART / "webchat_4_large_text.png"))
+    page.reload()
+    page.wait_for_selector("#input")
+    assert page.evaluate("document.body.classList.contains('big')")
+    page.close()

@@ -1,0 +1,1 @@
+from tests.tickets.fixtures import db, pg_db, sqlite_db  # noqa: F401
