@@ -65,19 +65,28 @@ def main(argv: list[str] | None = None) -> int:
     from mingbai.settings import reset_settings_cache
 
     reset_settings_cache()
-    import logging
+    import socket
+    import subprocess
 
-    logging.basicConfig(level=logging.WARNING)
-    from tests.connectors.conftest import make_app
-
-    app = make_app()
-    from waitress.server import create_server
-
-    srv = create_server(app, host="127.0.0.1", port=0, threads=16, ident="mingbai")
-    port = srv.effective_port
-    threading.Thread(target=srv.run, daemon=True).start()
+    # The web app in its own process (as in production), so the load generator's GIL is not its.
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    code = ("import logging; logging.basicConfig(level=logging.ERROR)\n"
+            "from tests.connectors.conftest import make_app\n"
+            "from waitress import serve\n"
+            f"serve(make_app(), host='127.0.0.1', port={port}, threads=16, ident='mingbai')\n")
+    server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ))
     base = f"http://127.0.0.1:{port}"
-    time.sleep(0.3)
+    for _ in range(300):
+        try:
+            if requests.get(base + "/healthz", timeout=1, proxies={"http": None}).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        raise SystemExit("web app did not start")
 
     from tickets import service
 
@@ -148,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         answer.append(time.perf_counter() - t1)
         assert any(f"欠钱不还怎么办{i}" in t for t in r.json()["replies"])
 
-    # The servers are daemon threads; they end with the process.
+    server.terminate()
+    server.wait(timeout=30)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         f"--bot-delay {args.bot_delay} --per-resident {args.per_resident}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other work), Python "
-        f"{platform.python_version()}; web app under waitress (16 threads) on loopback; SQLite in a fresh "
+        f"{platform.python_version()}; web app under waitress (16 threads) in its own process on loopback "
+        "(the load generator, Rasa stub and fake WeChat API share a second process); SQLite in a fresh "
         "data dir; safe-mode (AES) callbacks built with wechatpy's crypto, replies decrypted and checked.",
         f"Bot: a Rasa REST-webhook stub answering after {args.bot_delay * 1000:.0f} ms, so latency = "
         "channel overhead (signature, decrypt, dedup row, consent/handoff checks, transcript writes, "

@@ -35,6 +35,15 @@ def _base(base_url: Optional[str] = None) -> str:
 
 def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url: Optional[str] = None) -> list[dict]:
     payload: dict[str, Any] = {"sender": sender_id, "message": text}
+    metadata = dict(metadata or {})
+    try:  # lets a first contact in danger see the hotline before the privacy notice
+        from bot.emergency import detect
+
+        hit = detect(text)
+        if hit:
+            metadata["emergency"] = hit["kind"]
+    except Exception:  # pragma: no cover - triage must never block a turn
+        log.exception("emergency check failed")
     if metadata:
         payload["metadata"] = metadata
     try:
@@ -51,7 +60,7 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
 
 
 def _event(sender_id: str, event: dict, base_url: Optional[str] = None) -> None:
-    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe='')}/tracker/events"
+    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker/events"
     try:
         r = _session.post(url, json=event, timeout=(3.05, 10))
     except requests.RequestException as e:
@@ -81,7 +90,7 @@ def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> 
 
 def tracker(sender_id: str, *, base_url: Optional[str] = None) -> dict:
     try:
-        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe='')}/tracker",
+        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
                          timeout=(3.05, 10))
     except requests.RequestException as e:
         raise RasaUnavailable(f"Rasa unreachable: {e}") from e

@@ -124,6 +124,15 @@ def purge_dedup(older_than: timedelta = timedelta(days=3)) -> int:
 
 def touch_window(resident_key: str, channel: str, *, subscribed: Optional[bool] = None) -> None:
     now = utcnow()
+    if subscribed is None:
+        # Most messages come minutes apart: skip the write when nothing would change much.
+        with session_scope() as s:
+            row = s.get(ServiceWindow, resident_key)
+            fresh = row is not None and _aware(row.last_inbound_at) > now - timedelta(seconds=60)
+            held = fresh and s.scalar(select(Outbox.id).where(Outbox.resident_key == resident_key,
+                                                               Outbox.status == "held").limit(1))
+        if fresh and not held:
+            return
     for attempt in range(2):
         try:
             with session_scope() as s:
@@ -143,6 +152,10 @@ def touch_window(resident_key: str, channel: str, *, subscribed: Optional[bool] 
             return
         except IntegrityError:  # two first messages at once; the second pass updates
             continue
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def window_open(resident_key: str, hours: int = 48) -> bool:
@@ -196,7 +209,44 @@ def _bot_texts(msg: InboundMessage, text: str) -> list[str]:
         t = (m.get("text") or "").strip() if isinstance(m, dict) else ""
         if t:
             texts.append(t)
+    if any(isinstance(c, dict) and "deleted" in c for c in rasa_client.payloads(out or [])):
+        # 删除我的信息 ran (action_delete_data → forget_resident): clear our own rows too, and
+        # keep the goodbye out of the transcript that was just deleted.
+        from connectors.store import forget
+
+        forget(msg.resident_key)
+        _turn.forgotten = True
     return texts
+
+
+# As the bot's action_emergency files them (bot/actions/actions.py).
+EMERGENCY_DOMAIN = {"violence": "人身损害", "weapon_threat": "刑事辩护", "self_harm": "综合咨询",
+                    "fraud_in_progress": "刑事辩护", "medical": "人身损害"}
+
+
+def _escalate(resident_key: str, hit: dict, text: str) -> None:
+    """Keep the reply's promise (「我已通知工作人员」): an emergency ticket and a handoff, so staff are
+    notified at once. One ticket per resident, kind and hour however many messages arrive."""
+    from tickets import service
+
+    kind = hit.get("kind") or "violence"
+    try:
+        t = service.open_ticket(resident_key, domain=EMERGENCY_DOMAIN.get(kind, "综合咨询"),
+                                summary=text[:1000], consent=True, urgency="emergency",
+                                idempotency_key=f"emergency:{resident_key}:{kind}:{utcnow():%Y%m%d%H}")
+        service.start_handoff(resident_key, f"emergency:{kind}", t.get("number"))
+    except Exception:  # the resident already has the hotline answer; staff see the transcript
+        log.exception("could not open the emergency ticket / handoff")
+
+
+_turn = threading.local()  # per-turn flags (a turn runs in one thread)
+
+
+def _record_replies(rk: str, replies: list[str], ch: str) -> None:
+    if getattr(_turn, "forgotten", False):  # the resident's data was just deleted
+        return
+    for r in replies:
+        _record(rk, "out", r, "bot", ch)
 
 
 def _norm(text: str) -> str:
@@ -222,6 +272,7 @@ def process(msg: InboundMessage) -> list[str]:
 
     rk, ch = msg.resident_key, msg.channel
     replies: list[str] = []
+    _turn.forgotten = False
 
     if msg.kind == "event":
         ev = (msg.event or "").lower()
@@ -258,6 +309,7 @@ def process(msg: InboundMessage) -> list[str]:
                 replies.append(PRIVACY_NOTICE)
             for r in replies:
                 _record(rk, "out", r, "bot", ch)
+            _escalate(rk, hit, text)
             return replies
 
     consented = service.has_consent(rk)
@@ -301,8 +353,7 @@ def process(msg: InboundMessage) -> list[str]:
         replies = []
     else:
         replies = _converse(msg, text)
-    for r in replies:
-        _record(rk, "out", r, "bot", ch)
+    _record_replies(rk, replies, ch)
     return replies
 
 

@@ -67,7 +67,9 @@ def verify():
         check_sig([st.wechat_token, a.get("timestamp", ""), a.get("nonce", "")], a.get("signature"))
     except Rejected as e:
         return _reject(e)
-    return _ok(a.get("echostr", ""))
+    resp = _ok(a.get("echostr", ""))
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 def _to_inbound(m: dict) -> Optional[InboundMessage]:
@@ -145,17 +147,47 @@ def _run_turn(msg: InboundMessage) -> list[str]:
     return replies
 
 
+def take_waiting(resident_key: str) -> list[str]:
+    """Texts the customer-service API refused with 48001, claimed for this passive reply."""
+    from sqlalchemy import select, update
+
+    from connectors.store import Outbox, utcnow
+    from mingbai.db import session_scope
+
+    out = []
+    with session_scope() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.resident_key == resident_key,
+                                              Outbox.status == "passive_wait").order_by(Outbox.id)).all()
+        for r in rows:
+            won = s.execute(update(Outbox).where(Outbox.id == r.id, Outbox.status == "passive_wait")
+                            .values(status="sent", sent_at=utcnow(), last_error="sent with a passive reply"))
+            if won.rowcount == 1:
+                out.append(r.text)
+    return out
+
+
 def _passive_or_async(msg: InboundMessage, replies: list[str], started: float) -> Optional[str]:
     """Decide how the finished answer goes out. Returns the passive reply text, or None."""
-    if not replies:
-        gateway.mark_delivered(CHANNEL, msg.msg_key, "none")
-        return None
+    if not replies:  # e.g. the bot is silent during a handoff
+        if not gateway.mark_delivered(CHANNEL, msg.msg_key, "none"):
+            return None
+        if time.monotonic() - started > PASSIVE_DEADLINE_S:
+            return None
+        parts = _parts(take_waiting(msg.resident_key))
+        if not parts:
+            return None
+        from connectors import outbound
+
+        for i, part in enumerate(parts[1:], 1):
+            outbound.send(msg.resident_key, part, author="bot", dedup_key=f"wechat:{msg.msg_key}:w{i}")
+        return parts[0]
     if time.monotonic() - started > PASSIVE_DEADLINE_S:
         if gateway.mark_delivered(CHANNEL, msg.msg_key, "async"):
             _enqueue_async(msg, replies)
         return None
     if not gateway.mark_delivered(CHANNEL, msg.msg_key, "passive"):
         return None
+    replies = take_waiting(msg.resident_key) + list(replies)
     parts = _parts(replies)
     if len(parts) > 1:
         _enqueue_async(msg, replies, start=1)  # the rest of a long answer
@@ -174,6 +206,9 @@ def answer(msg: InboundMessage, started: Optional[float] = None) -> Optional[str
                 rec = gateway.record_of(CHANNEL, msg.msg_key)
                 if rec and rec["state"] == "done":  # finished between the timeout and our mark
                     _enqueue_async(msg, rec["replies"])
+            return None
+        except Exception:  # storage trouble inside the turn: acknowledge rather than show an error
+            log.exception("wechat turn failed")
             return None
         return _passive_or_async(msg, replies, started)
     # A retry (or a concurrent duplicate): wait a little for the owner's result.

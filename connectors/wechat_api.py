@@ -7,7 +7,8 @@ from one DB row (connector_access_token); only the process that wins a compare-a
 Outgoing WeChat/WeCom messages sit in connector_outbox until sent, so a restart loses nothing:
   pending/failed --send--> sent
                  --45015 (48 h window closed)--> held  (released when the resident writes again)
-                 --48001 / too many attempts--> dead
+                 --48001 (no API permission)--> passive_wait (goes out with the next passive reply)
+                 --too many attempts--> dead
 """
 from __future__ import annotations
 
@@ -226,7 +227,9 @@ def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
         if e.errcode == OUTSIDE_WINDOW:
             return "held", str(e)
         if e.errcode == NOT_AUTHORISED:
-            return "dead", str(e)
+            # Personal-subject accounts have no customer-service API: the text rides along with
+            # the next passive reply instead (connectors.wechat.take_waiting).
+            return ("passive_wait" if row.channel == "wechat" else "dead"), str(e)
         return "failed", str(e)
     except (requests.RequestException, ValueError) as e:
         return "failed", f"{type(e).__name__}: {e}"[:500]

@@ -80,10 +80,13 @@ def _to_inbound(m: dict) -> InboundMessage | None:
 def _turn(msg: InboundMessage) -> None:
     from connectors import outbound
 
-    replies = gateway.handle(msg)  # dedup inside: a retried MsgId yields []
-    if replies:
-        outbound.send(msg.resident_key, "\n\n".join(replies), author="bot",
-                      dedup_key=f"wecom:{msg.msg_key}")
+    try:
+        replies = gateway.handle(msg)  # dedup inside: a retried MsgId yields []
+        if replies:
+            outbound.send(msg.resident_key, "\n\n".join(replies), author="bot",
+                          dedup_key=f"wecom:{msg.msg_key}")
+    except Exception:  # runs in the pool: nobody else would see it
+        log.exception("wecom turn failed")
 
 
 @bp.post("/wecom")

@@ -40,8 +40,10 @@ CANNED = [
     "这件事我们会尽快处理，请您先保存好相关的凭证（欠条、合同、照片、聊天记录）。",
     "这件事已经调解好了，感谢您的配合。",
 ]
-SSE_POLL_S = 1.0
-SSE_MAX_S = 600  # the browser reconnects (Last-Event-ID) after this
+SSE_POLL_S = 0.5
+# Each open stream holds a server thread: end it after a while, the browser reconnects
+# (Last-Event-ID). Outside a handoff the page polls messages.json instead of streaming.
+SSE_MAX_S = 120
 
 
 # Auth --------------------------------------------------------------------------------------------
@@ -218,6 +220,13 @@ def _queue_version(ids: Optional[set[int]]) -> str:
             q = q.where(Ticket.node_id.in_(ids))
         n, upd, mx = s.execute(q).one()
     return f"{n}:{mx}:{upd.isoformat() if hasattr(upd, 'isoformat') else upd}"
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    service.mark_notifications_read(g.user["username"])
+    return redirect(url_for("console.index"))
 
 
 @bp.get("/queue/version")
@@ -406,6 +415,21 @@ def stream(number: str):
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+@bp.get("/t/<number>/messages.json")
+@login_required
+def messages_json(number: str):
+    t = _load(number)
+    try:
+        after = int(request.args.get("after", "0"))
+    except ValueError:
+        after = 0
+    rows = service.transcript(t["resident_key"], after)
+    for m in rows:
+        m["text"] = mask(m["text"])
+        m["at"] = _localtime(m["created_at"], "%H:%M")
+    return {"messages": rows, "handoff": service.in_handoff(t["resident_key"])}
+
+
 @bp.get("/t/<number>/agreement")
 @login_required
 def agreement(number: str):
@@ -417,9 +441,17 @@ def agreement(number: str):
     from mingbai.db import session_scope
     from tickets.audit import audit
 
+    from tickets.grids import node_at_tier
+    from tickets.models import GridNode, Ticket
+
     with session_scope() as s:
         audit(s, f"staff:{g.user['username']}", "agreement_draft", ticket_id=t["id"], subject=number)
-    return render_template("console/agreement.html", t=t, art=article(), user=g.user,
+        row = s.get(Ticket, t["id"])
+        origin = s.get(GridNode, row.grid_id or row.node_id)
+        # grids have no committee of their own: the village/community's (or higher) signs
+        body = node_at_tier(s, origin, max(row.tier, 2)) if origin else None
+        committee = f"{body.name}人民调解委员会" if body else "人民调解委员会"
+    return render_template("console/agreement.html", t=t, art=article(), user=g.user, committee=committee,
                            today=local(clock_now()).strftime("%Y年%m月%d日"))
 
 

@@ -144,7 +144,7 @@ def build_answer(res: Result, searcher: Searcher, domain: str | None = None) -> 
         return _reply(compose(short, res.direct[:1], [], note), citations=[citation_dict(x) for x in res.direct],
                       score=1.0, confident=True, domain=guess_domain)
 
-    if top_qa and top_qa.score >= c["tau_qa"]:
+    if top_qa and top_qa.score >= searcher.tau_qa(res.query):
         e = top_qa.entry
         arts = [a for a in (corpus.get(ci["law"], ci["article"]) for ci in e.citations) if a]
         return _reply(compose(e.answer, arts, e.steps, note), citations=[citation_dict(a) for a in arts],

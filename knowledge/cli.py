@@ -63,7 +63,7 @@ def cmd_eval(args) -> int:
     from knowledge.evaluate import run_eval
 
     files = [Path(f) for f in args.files] if args.files else None
-    report = run_eval(files, mode=args.mode, calibrate=args.calibrate)
+    report = run_eval(files, mode=args.mode, calibrate=args.calibrate, cv=args.cv)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -71,6 +71,10 @@ def cmd_eval(args) -> int:
     print(f"问题数 {m['n']}（可回答 {m['n_answerable']}，不可回答 {m['n_unanswerable']}）")
     print(f"hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR {m['mrr']:.3f}  citation hit@3 {m['citation_hit@3']:.3f}")
     print(f"无把握检测: precision {m['no_answer_precision']:.3f}  recall {m['no_answer_recall']:.3f}")
+    if "cross_validated" in report:
+        c = report["cross_validated"]["metrics"]
+        print(f"交叉验证（阈值在另一半上选）: hit@1 {c['hit@1']:.3f}  citation hit@3 {c['citation_hit@3']:.3f}  "
+              f"无把握 P {c['no_answer_precision']:.3f} R {c['no_answer_recall']:.3f}")
     print(f"结果写入 {out}")
     return 0
 
@@ -105,6 +109,7 @@ def main(argv: list[str]) -> int:
     e.add_argument("files", nargs="*")
     e.add_argument("--mode", default="hybrid", choices=["hybrid", "bm25", "dense", "rrf"])
     e.add_argument("--calibrate", action="store_true", help="在开发集上选阈值并写入 knowledge/calibration.json")
+    e.add_argument("--cv", action="store_true", help="另做两折交叉验证（阈值不在测试的那一半上选）")
     e.add_argument("--output", default=str(Path(__file__).resolve().parent.parent / "eval" / "results" / "knowledge.json"))
     sub.add_parser("stats", help="索引概况")
     args = p.parse_args(argv)

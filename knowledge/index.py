@@ -4,8 +4,10 @@ Layout under MINGBAI_HOME/index/:
   laws.sqlite          articles (all versions; in_force flags)
   qa.json              curated entries served (statuses per MINGBAI_KB_STATUSES)
   bm25_qa.npz          BM25 weights, one row per Q&A text (question or paraphrase)
+  bm25_qa_ans.npz      BM25 weights, one row per entry (question + answer + steps)
+  dense_qa_ans.npy     e5 passage vectors of the curated answers
   bm25_art.npz         BM25 weights, one row per article in force (whole corpus ingested)
-  dense_qa.npy         e5 passage... query vectors of Q&A texts
+  dense_qa.npy         e5 query vectors of Q&A texts (question↔question is symmetric)
   dense_art.npy/.ids   e5 vectors of shipped articles in force (the full corpus is BM25 only)
   meta.json; vectors are cached in MINGBAI_HOME/cache/kb-vectors.sqlite (keyed by text)
 """
@@ -137,6 +139,10 @@ def cache_path(index_dir: Path) -> Path:
     return Path(env) if env else index_dir.parent / "cache" / "kb-vectors.sqlite"
 
 
+def _entry_doc(e: qamod.Entry) -> str:
+    return " ".join([e.question, e.answer, *e.steps])
+
+
 def _art_passage(a: lawsmod.Article) -> str:
     return f"{a.law} {a.chapter.split(' ', 1)[-1]} {a.text[:ART_PASSAGE_CHARS]}"
 
@@ -233,6 +239,9 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
             owner.append(i)
     bm = BM25.build([tokenize(s, bigrams=True) for s in texts], bigrams=True)
     bm.save(index_dir / "bm25_qa")
+    # The curated answer carries words residents use that the question may lack.
+    bm_ans = BM25.build([tokenize(_entry_doc(e), bigrams=True) for e in entries], bigrams=True)
+    bm_ans.save(index_dir / "bm25_qa_ans")
     bar = Progress(len(texts), "向量 (问答)", progress)
     cache = VectorCache(cache_path(index_dir))
     # Q&A texts are questions: encode them as queries so query↔question is symmetric.
@@ -240,6 +249,10 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
     cache.close()
     bar.close()
     np.save(index_dir / "dense_qa.npy", vecs.astype(np.float32))
+    cache = VectorCache(cache_path(index_dir))
+    ans = encode_many([e.answer for e in entries], kind="passage", cache=cache, workers=workers)
+    cache.close()
+    np.save(index_dir / "dense_qa_ans.npy", ans.astype(np.float32))
     np.save(index_dir / "qa_owner.npy", np.asarray(owner, np.int32))
     payload = [dict(e.__dict__) for e in entries]
     (index_dir / "qa.json").write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
@@ -299,6 +312,8 @@ class Loaded:
     bm_qa: BM25
     qa_vecs: np.ndarray
     qa_owner: np.ndarray
+    bm_qa_ans: BM25
+    qa_ans_vecs: np.ndarray
     bm_art: BM25
     art_ids: np.ndarray
     art_law: np.ndarray
@@ -319,7 +334,8 @@ def _faiss(vecs: np.ndarray):
 
 
 def is_built(index_dir: Path) -> bool:
-    return all((index_dir / n).exists() for n in ("laws.sqlite", "bm25_art.npz", "bm25_qa.npz", "qa.json", "dense_qa.npy"))
+    return all((index_dir / n).exists() for n in ("laws.sqlite", "bm25_art.npz", "bm25_qa.npz", "qa.json", "dense_qa.npy",
+                                            "bm25_qa_ans.npz", "dense_qa_ans.npy"))
 
 
 def load(index_dir: Path) -> Loaded:
@@ -338,6 +354,7 @@ def load(index_dir: Path) -> Loaded:
     return Loaded(
         corpus=lawsmod.Corpus(index_dir / "laws.sqlite"), entries=entries,
         bm_qa=BM25.load(index_dir / "bm25_qa"), qa_vecs=qa_vecs, qa_owner=np.load(index_dir / "qa_owner.npy"),
+        bm_qa_ans=BM25.load(index_dir / "bm25_qa_ans"), qa_ans_vecs=np.load(index_dir / "dense_qa_ans.npy"),
         bm_art=BM25.load(index_dir / "bm25_art"), art_ids=art_ids, art_law=np.load(index_dir / "art_law.npy"),
         art_laws=json.loads((index_dir / "art_laws.json").read_text(encoding="utf-8")),
         art_vecs=art_vecs, art_vec_rows=art_vec_rows, faiss_qa=_faiss(qa_vecs), faiss_art=faiss_art,

@@ -1,10 +1,13 @@
 """Hybrid retrieval over curated Q&A and statute articles.
 
-Scores are put on one 0..1 scale so a single calibrated threshold can say "no good answer":
+Scores are put on one absolute scale so a calibrated threshold can say "no good answer":
   dense  = clip((cos - lo) / (hi - lo))        e5 cosines are squeezed into ~0.83..0.96
   lexical= BM25 / BM25-of-a-perfect-match       ≈ idf-weighted share of the query's words found
-  score  = alpha * dense + (1 - alpha) * lexical (+ domain bonus/penalty for Q&A)
-A Q&A entry scores the max over its question and paraphrases.
+  score  = alpha * dense + (1 - alpha) * lexical
+           + ans_lex * lexical(answer text) + ans_dense * dense(answer passage)   [Q&A only]
+           (+ domain bonus/penalty for Q&A when the bot knows the domain)
+A Q&A entry's question side scores the max over its question and paraphrases.
+Thresholds and weights: knowledge/calibration.json, written by `mingbai kb eval --calibrate`.
 """
 from __future__ import annotations
 
@@ -23,8 +26,9 @@ from knowledge.qa import Entry
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 DEFAULTS = {
-    "lo": 0.84, "hi": 0.95, "alpha": 0.55, "domain_bonus": 0.04, "domain_penalty": 0.04,
-    "tau_qa": 0.52, "tau_art": 0.55, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
+    "lo": 0.84, "hi": 0.95, "alpha": 0.5, "domain_bonus": 0.04, "domain_penalty": 0.04,
+    "ans_lex": 0.2, "ans_dense": 0.1, "ans_lo": 0.80, "ans_hi": 0.92,
+    "tau_qa": 0.52, "tau_art": 0.55, "len_relief": 0.0, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
 }
 _ART_REF = re.compile(rf"第\s*([{CN_NUM}0-9]+)\s*条(?:之([{CN_NUM}]+))?")
 
@@ -115,6 +119,10 @@ class Searcher:
                 out.append(a)
         return out
 
+    def tau_qa(self, text: str) -> float:
+        """Long run-on questions match a short curated question only partly: relax the bar a little."""
+        return self.c["tau_qa"] - self.c.get("len_relief", 0.0) * min(len(text), 60) / 60
+
     # ------------------------------------------------------------------ scoring
     def _dense_norm(self, cos: np.ndarray) -> np.ndarray:
         lo, hi = self.c["lo"], self.c["hi"]
@@ -139,16 +147,27 @@ class Searcher:
         lex_t = np.minimum(raw / norm, 1.0)
         lex = np.zeros(n_entries, np.float32)
         np.maximum.at(lex, L.qa_owner, lex_t)
-        dense = None
+        r2, n2 = L.bm_qa_ans.scores(L.bm_qa_ans.query_terms(text))
+        lex_ans = np.minimum(r2 / n2, 1.0) if len(r2) == n_entries else np.zeros(n_entries, np.float32)
+        dense = dense_ans = None
         if qv is not None and mode != "bm25" and len(L.qa_vecs):
             cos_t = L.qa_vecs @ qv
             cos = np.full(n_entries, -1.0, np.float32)
             np.maximum.at(cos, L.qa_owner, cos_t)
             dense = self._dense_norm(cos)
+            if len(L.qa_ans_vecs) == n_entries:
+                lo, hi = self.c["ans_lo"], self.c["ans_hi"]
+                dense_ans = np.clip((L.qa_ans_vecs @ qv - lo) / (hi - lo), 0.0, 1.0)
+        ga, gd = self.c["ans_lex"], self.c["ans_dense"]
         if mode == "rrf" and dense is not None:
-            s = _rrf([lex, dense])
+            s = _rrf([lex, dense, lex_ans] + ([dense_ans] if dense_ans is not None else []))
         else:
-            s = self._fuse(dense, lex, mode)
+            if mode == "dense" and dense is not None:
+                s = dense + (gd * dense_ans if dense_ans is not None else 0.0)
+            elif mode == "bm25" or dense is None:
+                s = lex + ga * lex_ans
+            else:
+                s = self._fuse(dense, lex, mode) + ga * lex_ans + (gd * dense_ans if dense_ans is not None else 0.0)
             if domain:
                 doms = np.asarray([e.domain == domain for e in L.entries])
                 guide = np.asarray([e.kind == "guide" for e in L.entries])

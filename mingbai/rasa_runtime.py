@@ -134,10 +134,12 @@ def server_cmd(port: int | None = None, action_port: int | None = None, model: P
             "--credentials", str(CREDENTIALS)]
 
 
-def validate() -> int:
-    cmd = [str(rasa_bin()), "data", "validate", "--config", str(CONFIG), "--domain", str(DOMAIN),
-           "--data", str(DATA)]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env()).returncode
+def validate(quiet: bool = False) -> int:
+    """`rasa data validate --fail-on-warnings`: the project must validate clean."""
+    cmd = [str(rasa_bin()), "data", "validate", "--fail-on-warnings", "--config", str(CONFIG), "--domain",
+           str(DOMAIN), "--data", str(DATA)]
+    kw = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env(), **kw).returncode
 
 
 def test(folds: int = 3, nlu_only: bool = False) -> int:

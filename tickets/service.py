@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from mingbai.db import session_scope
+from mingbai.privacy import mask
 from tickets.audit import audit, resident_ref
 from tickets.clock import local, now as clock_now
 from tickets.db import tx
-from tickets.grids import node_at_tier, tier_label, top_node
+from tickets.grids import tier_label, top_node
 from tickets.lifecycle import (
     OPEN,
     STATUS_LABELS,
@@ -80,9 +81,11 @@ def _iso(dt: Optional[datetime]) -> Optional[str]:
     return dt.isoformat() if dt else None
 
 
-def ticket_dict(s: Session, t: Ticket, *, with_phone: bool = False) -> dict[str, Any]:
-    node = s.get(GridNode, t.node_id) if t.node_id else None
-    grid = s.get(GridNode, t.grid_id) if t.grid_id else None
+def ticket_dict(s: Session, t: Ticket, *, with_phone: bool = False,
+                nodes: Optional[dict[int, GridNode]] = None) -> dict[str, Any]:
+    nodes = nodes if nodes is not None else {}
+    node = (nodes.get(t.node_id) or s.get(GridNode, t.node_id)) if t.node_id else None
+    grid = (nodes.get(t.grid_id) or s.get(GridNode, t.grid_id)) if t.grid_id else None
     d = {
         "id": t.id, "number": t.number, "status": t.status, "status_label": STATUS_LABELS[t.status],
         "tier": t.tier, "tier_name": TIER_NAMES.get(t.tier, ""), "node": node.code if node else None,
@@ -94,7 +97,7 @@ def ticket_dict(s: Session, t: Ticket, *, with_phone: bool = False) -> dict[str,
         "ack_due": _iso(t.ack_due), "answer_due": _iso(t.answer_due),
         "acknowledged_at": _iso(t.acknowledged_at), "answered_at": _iso(t.answered_at),
         "assignee": t.assignee, "outcome": t.outcome, "next_route": t.next_route, "resolution": t.resolution,
-        "satisfaction": t.satisfaction, "created_at": _iso(t.created_at), "updated_at": _iso(t.updated_at),
+        "satisfaction": t.satisfaction, "consent": t.consent, "created_at": _iso(t.created_at), "updated_at": _iso(t.updated_at),
         "resolved_at": _iso(t.resolved_at), "closed_at": _iso(t.closed_at),
     }
     if with_phone:
@@ -256,9 +259,11 @@ def open_ticket(resident_key: str, *, domain: str, subtype: Optional[str] = None
                 parties: Optional[list] = None, location: Optional[str] = None, phone: Optional[str] = None,
                 preferred_time: Optional[str] = None, consent: bool = True, urgency: str = "normal",
                 idempotency_key: Optional[str] = None) -> dict:
-    """Open a ticket (idempotent: the same intake twice gives the same ticket, `created` False)."""
-    if not consent:
-        raise TicketError("没有您的同意，我们不能登记您的个人信息。")
+    """Open a ticket (idempotent: the same intake twice gives the same ticket, `created` False).
+
+    consent=False (the resident did not agree to pass the case to a mediator): the case is only
+    recorded for the statistics — summary masked, no phone/parties/place, status closed, nobody
+    notified, no SLA. Saying 转人工 later opens a real one (start_handoff)."""
     if urgency not in URGENCIES:
         raise TicketError(f"紧急程度只能是 {'/'.join(URGENCIES)}")
     summary = (summary or "").strip()
@@ -278,6 +283,9 @@ def open_ticket(resident_key: str, *, domain: str, subtype: Optional[str] = None
             if same is not None:
                 return same
         try:
+            if not consent:
+                return _create(resident_key, key, domain, subtype, mask(summary), None, location, None,
+                               None, urgency, when, record_only=True)
             return _create(resident_key, key, domain, subtype, summary, parties, location, phone,
                            preferred_time, urgency, when)
         except IntegrityError:
@@ -300,12 +308,12 @@ def _recent_same(resident_key: str, domain: str, summary: str, when: datetime) -
 
 
 def _create(resident_key, key, domain, subtype, summary, parties, location, phone, preferred_time,
-            urgency, when) -> dict:
+            urgency, when, record_only: bool = False) -> dict:
     with tx() as s:
         r = _resident(s, resident_key)
-        if not r.consent:
+        if not record_only and not r.consent:
             r.consent, r.consent_at = True, when  # the intake form asked for consent
-        if location and not r.location_label:
+        if location and not r.location_label and not record_only:
             r.location_label = location[:200]
         origin = resolve_node(s, location or r.location_label, r.lat, r.lon)
         if origin is None and r.grid_code:
@@ -320,12 +328,18 @@ def _create(resident_key, key, domain, subtype, summary, parties, location, phon
         ack_due, answer_due = deadlines(rt.tier, urgency, when)
         t = Ticket(number=number, year=year, seq=seq, idempotency_key=key, resident_key=resident_key,
                    channel=_channel(resident_key), domain=domain, subtype=subtype, summary=summary[:4000],
-                   parties=parties, location=(location or r.location_label), phone=phone,
+                   parties=parties, location=None if record_only else (location or r.location_label), phone=phone,
                    preferred_time=preferred_time, grid_code=origin.code, grid_id=origin.id, tier=rt.tier,
-                   node_id=rt.node.id, status="new", urgency=urgency, ack_due=ack_due, answer_due=answer_due,
-                   assignee=rt.assignee, consent=True, created_at=when, updated_at=when)
+                   node_id=rt.node.id, status="closed" if record_only else "new", urgency=urgency,
+                   ack_due=ack_due, answer_due=answer_due, assignee=None if record_only else rt.assignee,
+                   consent=not record_only, created_at=when, updated_at=when,
+                   closed_at=when if record_only else None,
+                   resolution="居民未同意转交调解员，仅作登记。" if record_only else None)
         s.add(t)
         s.flush()
+        if record_only:
+            audit(s, "system:intake", "record_only", ticket_id=t.id, subject=number, detail={"domain": domain})
+            return {**ticket_dict(s, t), "created": True}
         audit(s, "system:intake", "open", ticket_id=t.id, subject=number,
               detail={"tier": rt.tier, "node": rt.node.code, "assignee": rt.assignee, "skipped": rt.skipped,
                       "urgency": urgency, "domain": domain})
@@ -350,8 +364,9 @@ def _get(s: Session, number: str) -> Ticket:
 
 def tickets_for_resident(resident_key: str) -> list[dict]:
     with session_scope() as s:
-        rows = s.scalars(select(Ticket).where(Ticket.resident_key == resident_key).order_by(Ticket.id.desc()))
-        return [ticket_dict(s, t) for t in rows]
+        rows = s.scalars(select(Ticket).where(Ticket.resident_key == resident_key).order_by(Ticket.id.desc())).all()
+        nodes = {n.id: n for n in s.scalars(select(GridNode))} if len(rows) > 2 else None
+        return [ticket_dict(s, t, nodes=nodes) for t in rows]
 
 
 def list_tickets(*, status: Optional[str] = None, node_ids: Optional[set[int]] = None,
@@ -372,7 +387,8 @@ def list_tickets(*, status: Optional[str] = None, node_ids: Optional[set[int]] =
         if resident_key:
             q = q.where(Ticket.resident_key == resident_key)
         q = q.order_by(Ticket.ack_due).limit(limit)
-        return [ticket_dict(s, t) for t in s.scalars(q)]
+        nodes = {n.id: n for n in s.scalars(select(GridNode))}  # one query, not two per row
+        return [ticket_dict(s, t, nodes=nodes) for t in s.scalars(q)]
 
 
 def change_status(number: str, to: str, actor: str, **kw) -> dict:
@@ -543,9 +559,17 @@ def unread_notifications(username: str, limit: int = 20) -> list[dict]:
                 for n in rows]
 
 
+def mark_notifications_read(username: str) -> int:
+    with session_scope() as s:
+        res = s.execute(update(StaffNotification).where(StaffNotification.username == username,
+                                                        StaffNotification.read_at.is_(None))
+                        .values(read_at=clock_now()))
+        return res.rowcount or 0
+
+
 __all__ = [
     "TicketError", "TransitionError", "ConflictError", "record_message", "has_consent", "record_consent",
     "forget_resident", "set_location", "open_ticket", "start_handoff", "end_handoff", "in_handoff",
     "tickets_for_resident", "get_ticket", "list_tickets", "change_status", "claim", "add_note", "staff_reply",
-    "ask_satisfaction", "set_satisfaction", "transcript", "node_at_tier",
+    "ask_satisfaction", "set_satisfaction", "transcript", "active_handoff", "mark_notifications_read",
 ]

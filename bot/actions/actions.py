@@ -94,9 +94,14 @@ class ActionSessionStart(Action):
         shown = bool(tracker.get_slot("privacy_shown")) or bool(metadata.get("privacy_notice_shown"))
         if not shown:
             consented = await asyncio.to_thread(services.call, "has_consent", tracker.sender_id)
-            if not consented:
+            if consented:
+                events.append(SlotSet("privacy_shown", True))
+            elif metadata.get("emergency"):
+                # The hotline must be the first thing an endangered resident reads: notice after it.
+                events.append(SlotSet("privacy_pending", True))
+            else:
                 dispatcher.utter_message(text=PRIVACY_NOTICE, json_message={"notice": "privacy"})
-            events.append(SlotSet("privacy_shown", True))
+                events.append(SlotSet("privacy_shown", True))
         events.append(ActionExecuted("action_listen"))
         return events
 
@@ -348,10 +353,12 @@ class ActionEmergency(Action):
         number = (ticket or {}).get("number")
         _say(dispatcher, tracker, found["reply"], "emergency", domain=d, ticket_id=number, kind=found["kind"],
              hotlines=found["hotlines"])
+        if tracker.get_slot("privacy_pending"):
+            dispatcher.utter_message(text=PRIVACY_NOTICE, json_message={"notice": "privacy"})
         handoff = await asyncio.to_thread(services.call, "start_handoff", tracker.sender_id,
                                           f"emergency:{found['kind']}", number)
         events: List[EventType] = [SlotSet("last_outcome", "emergency"), SlotSet("requested_slot", None),
-                                   ActiveLoop(None)]
+                                   ActiveLoop(None), SlotSet("privacy_pending", False), SlotSet("privacy_shown", True)]
         if handoff is not None:
             events.append(ConversationPaused())
         return events
@@ -419,3 +426,31 @@ class ActionNotHelpful(Action):
                                   "抱歉没帮上。我请工作人员来帮您，请稍等，工作人员会在这里回复您。")
         _say(dispatcher, tracker, "抱歉没帮上。您可以换个说法再问一次，或说「转人工」找工作人员。", "chitchat")
         return [SlotSet("low_confidence_count", count), SlotSet("last_outcome", "chitchat")]
+
+
+# Intake form questions (action_ask_<slot>): one place for the wording.
+FORM_QUESTIONS = {
+    "dispute_summary": "好的，我来帮您登记。请简单说说发生了什么事？",
+    "other_party": "对方是谁？（比如：邻居、楼上住户、老板、物业公司）",
+    "location": "您在哪个村或社区？知道网格的话也请说一下（比如：大塘村、幸福社区第3网格）。",
+    "phone": "请留一个手机号，调解员好联系您。",
+    "preferred_time": "您什么时间方便接电话或见面？（比如：工作日下午、周末上午、随时）",
+    "consent": "最后确认：同意把这些情况告诉调解员和网格员，用来处理您的事吗？请回复「同意」或「不同意」。",
+}
+
+
+def _ask_action(slot: str, question: str) -> type:
+    class AskSlot(Action):
+        def name(self) -> Text:
+            return f"action_ask_{slot}"
+
+        async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict) -> List[EventType]:
+            dispatcher.utter_message(text=question)
+            return []
+
+    AskSlot.__name__ = AskSlot.__qualname__ = "Ask_" + slot
+    return AskSlot
+
+
+for _slot, _question in FORM_QUESTIONS.items():
+    globals()["Ask_" + _slot] = _ask_action(_slot, _question)

@@ -86,3 +86,9 @@ def test_phone_validation_and_masking():
     assert extract_phone("138123") is None
     assert extract_phone("12345678901") is None
     assert mask_phone("13812345678") == "138****5678"
+
+
+def test_rasa_data_validates_clean():
+    from mingbai import rasa_runtime
+
+    assert rasa_runtime.validate(quiet=True) == 0

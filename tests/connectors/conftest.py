@@ -2,7 +2,6 @@
 an app with the WeChat/WeCom settings, and a real threaded HTTP server for concurrency tests."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -132,8 +131,11 @@ def client(app):
 
 class LiveServer:
     def __init__(self, app):
+        import logging
+
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines
         self.srv = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.srv.server_port}"
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)

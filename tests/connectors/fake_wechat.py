@@ -6,6 +6,7 @@ Tests script error codes (45015, 48001, 40001 …) and read what was delivered.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,11 @@ class FakeWeChatAPI:
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                # One segment per response: no Nagle / delayed-ACK stall on keep-alive connections.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *a):  # quiet
                 pass

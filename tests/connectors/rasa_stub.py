@@ -6,6 +6,7 @@ POST /webhooks/rest/webhook {"sender", "message", "metadata"} → [{"recipient_i
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -35,6 +36,11 @@ class RasaStub:
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self):
+                super().setup()
+                # One segment per response: no Nagle / delayed-ACK stall on keep-alive connections.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, *a):
                 pass
 
@@ -60,7 +66,9 @@ class RasaStub:
                         stub.turns[(sender, message)] += 1
                     if stub.delay_s:
                         time.sleep(stub.delay_s)
-                    self._send(200, [{"recipient_id": sender, "text": t} for t in stub.reply(sender, message)])
+                    out = [{"recipient_id": sender, **(t if isinstance(t, dict) else {"text": t})}
+                           for t in stub.reply(sender, message)]
+                    self._send(200, out)
                 else:  # tracker events (pause/resume) and the like
                     self._send(200, {"ok": True})
 

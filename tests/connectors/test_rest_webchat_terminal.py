@@ -86,3 +86,32 @@ def test_terminal_in_process(wx_env, rasa):
     assert rc == 0
     assert "明白>" in out and "欠条怎么写" in out
     assert rasa.turns[("cli:tester", "欠条怎么写")] == 1
+
+
+def test_delete_my_data_clears_the_channel_rows_too(client, rasa):
+    """The bot's action_delete_data calls tickets.service.forget_resident and says so in its
+    custom payload; the gateway then clears the connectors' rows and keeps the goodbye out of the
+    freshly emptied transcript."""
+    from connectors.store import Outbox, ServiceWindow
+    from tests.connectors.conftest import count
+    from tickets import service
+    from tickets.models import Message
+
+    rk = "rest:hotline-del"
+    consent(rk)
+    client.post("/api/v1/messages", json={"sender": "hotline-del", "text": "物业乱收费"}, headers=_auth())
+    outbound.send(rk, "工作人员：收到。")
+    assert count(Message, resident_key=rk) >= 2 and count(Outbox, resident_key=rk) == 1
+
+    def reply(sender, message):
+        if message == "删除我的信息":
+            n = service.forget_resident(sender)
+            return ["已删除您的个人信息和聊天记录。", {"custom": {"outcome": "status", "deleted": n}}]
+        return [message]
+
+    rasa.reply = reply
+    j = client.post("/api/v1/messages", json={"sender": "hotline-del", "text": "删除我的信息"},
+                    headers=_auth()).get_json()
+    assert j["replies"] == ["已删除您的个人信息和聊天记录。"]
+    assert count(Message, resident_key=rk) == 0
+    assert count(Outbox, resident_key=rk) == 0 and count(ServiceWindow, resident_key=rk) == 0

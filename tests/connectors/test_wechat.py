@@ -9,7 +9,7 @@ import pytest
 
 from connectors.store import InboundDedup, Outbox
 from tests.connectors import wxsim
-from tests.connectors.conftest import consent, count, wait_until
+from tests.connectors.conftest import consent, count
 
 _ids = itertools.count(int(time.time() * 1000))
 
@@ -255,13 +255,22 @@ def test_emergency_reaches_resident_even_during_handoff(client, rasa):
     text = wxsim.read_reply(r.data, "aes")["Content"]
     assert "110" in text
     assert rasa.total_turns() == 0
+    urgent = [t for t in service.tickets_for_resident(rk) if t.get("urgency") == "emergency"]
+    assert len(urgent) == 1  # staff are told, as the reply promises
 
 
 def test_emergency_before_consent(client, rasa):
+    from tickets import service
+
     r = post(client, wxsim.build(wxsim.text_xml("o-emerg2", "我不想活了，药都准备好了", mid())))
     text = wxsim.read_reply(r.data, "aes")["Content"]
-    assert "12356" in text or "120" in text or "110" in text
+    assert "12356" in text
     assert rasa.total_turns() == 0
+    # A second alarming message within the hour: still answered, still one ticket, staff already on it.
+    r = post(client, wxsim.build(wxsim.text_xml("o-emerg2", "我真的不想活了", mid())))
+    assert "12356" in wxsim.read_reply(r.data, "aes")["Content"]
+    assert service.in_handoff("wechat:o-emerg2")
+    assert len(service.tickets_for_resident("wechat:o-emerg2")) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,14 +65,25 @@ def test_outside_48h_window_is_held_without_calling_the_api(wx_env, fake_api):
     assert fake_api.send_calls == calls
 
 
-def test_48001_is_dead_with_the_error_kept(wx_env, fake_api):
-    _setup()
+def test_48001_text_rides_with_the_next_passive_reply(client, fake_api, rasa):
+    """Personal-subject accounts have no customer-service API (48001): the staff reply is kept and
+    goes out inside the passive reply to the resident's next message."""
+    from tests.connectors import wxsim
+    from tests.connectors.conftest import consent
+
     rk = "wechat:o-api-48001"
+    consent(rk)
     gateway.touch_window(rk, "wechat")
     fake_api.fail_next(48001)
-    outbound.send(rk, "个人主体公众号没有客服接口权限")
-    assert wait_until(lambda: _rows(rk)[0][0] == "dead")
+    outbound.send(rk, "调解员：明天上午九点在村委会调解。")
+    assert wait_until(lambda: _rows(rk)[0][0] == "passive_wait")
     assert "48001" in _rows(rk)[0][2]
+    cb = wxsim.build(wxsim.text_xml("o-api-48001", "好的，谢谢", 48001001))
+    r = client.post(cb.path, data=cb.body, content_type="text/xml")
+    text = wxsim.read_reply(r.data, "aes")["Content"]
+    assert text.startswith("调解员：明天上午九点在村委会调解。") and "好的，谢谢" in text
+    assert _rows(rk)[0][0] == "sent"
+    assert fake_api.contents("o-api-48001") == []
 
 
 def test_token_expiry_refreshes_and_retries(wx_env, fake_api):

@@ -116,3 +116,16 @@ def test_split_message_keeps_citations_whole(kb):
     assert split_message("") == [] and split_message("短") == ["短"]
     huge = split_message("句子。" * 500, limit=100)
     assert all(len(p) <= 100 for p in huge) and "".join(huge) == "句子。" * 500
+
+
+def test_concurrent_asks_share_one_index(kb):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from knowledge.search import get_searcher
+
+    qs = ["老板欠工资不给", "彩礼没领证能退吗", "老公打我怎么办", "今天天气怎么样"] * 5
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(ask, qs))
+    assert [r["entry_id"] for r in results[:4]] == ["sample-wage-001", "sample-bride-001", "sample-dv-001", None]
+    assert all(r == results[i % 4] for i, r in enumerate(results))
+    assert get_searcher() is kb

@@ -11,7 +11,7 @@ from mingbai.db import get_engine, session_scope
 from tests.tickets.fixtures import local_dt, make_staff
 from tickets import clock, service
 from tickets.lifecycle import TransitionError
-from tickets.models import AuditLog, AuditLogImmutable, Escalation, Message, Resident, Ticket
+from tickets.models import AuditLog, AuditLogImmutable, Message, Resident, Ticket
 
 
 def _audit(number):
@@ -165,8 +165,13 @@ def test_handoff(db):
 
 
 def test_consent_refused_and_forget(db):
-    with pytest.raises(service.TicketError, match="同意"):
-        service.open_ticket("web:f1", domain="侵权", summary="x", consent=False)
+    # no consent to pass it on: recorded for the statistics only, without personal data
+    rec = service.open_ticket("web:f0", domain="侵权", summary="邻居打人，电话13912345678", phone="13912345678",
+                              parties=["王五"], location="大塘一组", consent=False)
+    assert rec["created"] and rec["status"] == "closed" and rec["consent"] is False and rec["grid"] == "QF01"
+    kept = service.get_ticket(rec["number"], with_phone=True)
+    assert kept["phone"] is None and kept["parties"] == [] and kept["location"] is None
+    assert "13912345678" not in kept["summary"] and not service.has_consent("web:f0")
     service.record_consent("web:f1", False)
     assert not service.has_consent("web:f1")
     service.record_consent("web:f1", True)
