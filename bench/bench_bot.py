@@ -66,7 +66,7 @@ def rasa_parse(model: str, rows: list[dict], tmp: Path) -> list[dict]:
     src.write_text("\n".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) for r in rows))
     py = Path(os.environ.get("MINGBAI_RASA_VENV") or ROOT / ".venv-rasa") / "bin" / "python"
     subprocess.run([str(py), str(ROOT / "bench" / "rasa" / "parse_jsonl.py"), model, str(src), str(dst)],
-                   cwd=ROOT, env=rasa_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   cwd=ROOT, env=rasa_env(), check=True, stdout=subprocess.DEVNULL)
     return _jsonl(dst)
 
 

@@ -345,7 +345,7 @@ def ask_satisfaction(number: str):
     _load(number)
     try:
         service.ask_satisfaction(number, g.user["username"])
-    except service.TicketError as e:
+    except (service.TicketError, TransitionError) as e:
         return _back(number, str(e), error=True)
     return _back(number, "已请居民打分（回复 1–5）。")
 
@@ -355,9 +355,13 @@ def ask_satisfaction(number: str):
 def satisfaction(number: str):
     _load(number)
     try:
-        service.set_satisfaction(number, int(request.form.get("score", "0")), f"staff:{g.user['username']}")
-    except (ValueError, service.TicketError) as e:
-        return _back(number, str(e) if isinstance(e, service.TicketError) else "满意度只能是 1 到 5", error=True)
+        score = int(request.form.get("score", "0"))
+    except ValueError:
+        score = 0
+    try:
+        service.set_satisfaction(number, score, f"staff:{g.user['username']}")
+    except (service.TicketError, TransitionError) as e:
+        return _back(number, str(e), error=True)
     return _back(number, "满意度已记录。")
 
 

@@ -35,6 +35,14 @@ def _answer_file(inp: Path, out: Path, domain: str | None) -> int:
     return 0
 
 
+def _notice_first_build() -> None:
+    from knowledge import index
+    from mingbai.settings import get_settings
+
+    if not index.is_built(get_settings().index_dir):
+        print("首次使用，正在建立知识库索引（约一分钟；完整版请运行 mingbai kb build）…", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="mingbai ask", description="法律问答")
     p.add_argument("text", nargs="*", help="问题")
@@ -50,9 +58,11 @@ def main(argv: list[str]) -> int:
         if not args.input.exists():
             print(f"输入文件不存在: {args.input}", file=sys.stderr)
             return 2
+        _notice_first_build()
         return _answer_file(args.input, args.output, args.domain)
     from knowledge.answer import ask
 
+    _notice_first_build()
     r = ask(" ".join(args.text), args.domain)
     if args.json:
         print(json.dumps(r, ensure_ascii=False, indent=1))

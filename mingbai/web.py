@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mingbai serve-web")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--host", default=None)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=48)
     args = parser.parse_args(argv)
     settings = get_settings()
     from mingbai.privacy import setup_logging

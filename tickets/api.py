@@ -41,6 +41,47 @@ def require_token(fn):
     return wrapper
 
 
+def _scope():
+    """Node ids a staff token may see (their node and below); None = everything (admin, system)."""
+    user = g.api_user
+    if user is None or (user["role"] == "管理员" and not user["node_id"]):
+        return None
+    from mingbai.db import session_scope
+    from tickets.grids import descendants_ids
+    from tickets.models import GridNode
+
+    with session_scope() as s:
+        node = s.get(GridNode, user["node_id"])
+        return descendants_ids(s, node) if node else set()
+
+
+def _visible(number: str) -> bool:
+    ids = _scope()
+    if ids is None:
+        return True
+    from sqlalchemy import select
+
+    from mingbai.db import session_scope
+    from tickets.models import Ticket
+
+    with session_scope() as s:
+        row = s.execute(select(Ticket.node_id, Ticket.grid_id, Ticket.assignee)
+                        .where(Ticket.number == number)).first()
+    if row is None:
+        return True  # the handler answers 404
+    return row[0] in ids or row[1] in ids or row[2] == g.api_user["username"]
+
+
+def scoped(fn):
+    """Staff tokens reach only tickets in their own area (403 otherwise)."""
+    @wraps(fn)
+    def wrapper(number, *a, **kw):
+        if not _visible(number):
+            return _error("这张工单不在您的辖区", 403)
+        return fn(number, *a, **kw)
+    return wrapper
+
+
 def _body() -> dict:
     data = request.get_json(silent=True)
     return data if isinstance(data, dict) else {}
@@ -68,7 +109,7 @@ def create():
 @require_token
 def index():
     a = request.args
-    node_ids = None
+    node_ids = _scope()
     if a.get("node"):
         from mingbai.db import session_scope
         from sqlalchemy import select
@@ -80,7 +121,8 @@ def index():
             node = s.scalars(select(GridNode).where(GridNode.code == a["node"])).first()
             if node is None:
                 return _error(f"没有网格 {a['node']}", 404)
-            node_ids = descendants_ids(s, node)
+            wanted = descendants_ids(s, node)
+            node_ids = wanted if node_ids is None else node_ids & wanted
     try:
         limit = min(int(a.get("limit", 100)), 1000)
     except ValueError:
@@ -93,6 +135,7 @@ def index():
 
 @bp.get("/<number>")
 @require_token
+@scoped
 def show(number: str):
     try:
         return jsonify(service.get_ticket(number))
@@ -102,6 +145,7 @@ def show(number: str):
 
 @bp.get("/<number>/messages")
 @require_token
+@scoped
 def messages(number: str):
     from mingbai.privacy import mask
 
@@ -118,6 +162,7 @@ def messages(number: str):
 
 @bp.post("/<number>/status")
 @require_token
+@scoped
 def status(number: str):
     d = _body()
     if not d.get("to"):
@@ -137,6 +182,7 @@ def status(number: str):
 
 @bp.post("/<number>/escalate")
 @require_token
+@scoped
 def escalate(number: str):
     try:
         return jsonify(service.change_status(number, "escalated", g.api_actor, note=_body().get("note")))
@@ -148,6 +194,7 @@ def escalate(number: str):
 
 @bp.post("/<number>/claim")
 @require_token
+@scoped
 def claim(number: str):
     user = g.api_user or {}
     username = user.get("username") or _body().get("username")
@@ -164,6 +211,7 @@ def claim(number: str):
 
 @bp.post("/<number>/notes")
 @require_token
+@scoped
 def note(number: str):
     try:
         service.add_note(number, g.api_actor.split(":", 1)[1], _body().get("text", ""))
@@ -174,6 +222,7 @@ def note(number: str):
 
 @bp.post("/<number>/reply")
 @require_token
+@scoped
 def reply(number: str):
     if g.api_user is None:
         return _error("回复居民要用工作人员本人的令牌", 403)

@@ -216,6 +216,10 @@ def forget_resident(resident_key: str) -> int:
             n += 1
         # the audit log keeps only a hash: it must not re-identify the resident
         audit(s, "resident", "forget", subject=resident_ref(resident_key), detail={"rows": n})
+    # The channels keep queued texts and the 48-hour window per resident: forget those too.
+    from connectors.store import forget as forget_channel_data
+
+    n += forget_channel_data(resident_key)
     return n
 
 
@@ -311,8 +315,10 @@ def _create(resident_key, key, domain, subtype, summary, parties, location, phon
             urgency, when, record_only: bool = False) -> dict:
     with tx() as s:
         r = _resident(s, resident_key)
-        if not record_only and not r.consent:
-            r.consent, r.consent_at = True, when  # the intake form asked for consent
+        # The intake form asked for consent. An emergency case is shared to protect life
+        # (PIPL art. 13) without that question, so it must not record a consent.
+        if not record_only and not r.consent and urgency != "emergency":
+            r.consent, r.consent_at = True, when
         if location and not r.location_label and not record_only:
             r.location_label = location[:200]
         origin = resolve_node(s, location or r.location_label, r.lat, r.lon)
@@ -442,12 +448,28 @@ def staff_reply(number: str, username: str, text: str) -> bool:
     if not text:
         raise TicketError("回复不能为空")
     t = get_ticket(number)
+    if t["resident_key"].startswith("forgotten:"):
+        raise TicketError("这位居民已删除个人信息，无法再联系。")
     record_message(t["resident_key"], "out", text, f"staff:{username}", t["channel"])
     with session_scope() as s:
         audit(s, f"staff:{username}", "reply", ticket_id=t["id"], subject=number)
     return send(t["resident_key"], text)
 
 
+def _guard(fn):
+    """A concurrent change of the same ticket (version mismatch) becomes a polite ConflictError."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except StaleDataError:
+            raise ConflictError("工单刚被别人改过，请刷新后再试。") from None
+    return wrapper
+
+
+@_guard
 def ask_satisfaction(number: str, username: str) -> bool:
     text = "这件事已经处理完了。请您给我们的服务打个分：回复 1 到 5 的数字，5 分最满意。"
     with tx() as s:
@@ -461,6 +483,7 @@ def ask_satisfaction(number: str, username: str) -> bool:
     return send(key, text)
 
 
+@_guard
 def set_satisfaction(number: str, score: int, actor: str) -> None:
     if int(score) not in range(1, 6):
         raise TicketError("满意度只能是 1 到 5")

@@ -42,7 +42,7 @@ def _start(env: dict) -> tuple[subprocess.Popen, list[str]]:
     deadline = time.time() + 300
     for line in proc.stdout:
         lines.append(line)
-        if "已启动" in line or "✘" in line or time.time() > deadline:
+        if "Ctrl-C" in line or "✘" in line or time.time() > deadline:
             break
     return proc, lines
 

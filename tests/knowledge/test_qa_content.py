@@ -66,3 +66,21 @@ def test_no_article_text_in_yaml():
         for item in raw:
             for c in item.get("citations") or []:
                 assert set(c) <= {"law", "article"}, f"{path.name}:{item.get('id')}: citations hold only law+article"
+
+
+def test_answers_fit_first_screen(entries):
+    long = [f"{e.source}:{e.id} ({len(e.answer)} 字)" for e in entries if len(e.answer) > 200]
+    assert not long, "answers over 200 characters:\n" + "\n".join(long)
+
+
+def test_every_entry_composes_into_one_message(entries, shipped_index):
+    from knowledge.answer import CITE_PREFIX, MESSAGE_LIMIT, compose
+
+    for e in entries:
+        arts = [shipped_index[law_key(c["law"])][c["article"]] for c in e.citations
+                if c["article"] in shipped_index.get(law_key(c["law"]), {})]
+        text = compose(e.answer, arts, e.steps)
+        assert len(text) <= MESSAGE_LIMIT, e.id
+        assert text.startswith(e.answer)
+        if arts:
+            assert f"{CITE_PREFIX}《" in text, e.id

