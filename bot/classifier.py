@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "3"  # bump when features or model change: invalidates the cache
+VERSION = "4"  # bump when features or model change: invalidates the cache
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 

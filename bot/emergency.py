@@ -77,6 +77,12 @@ def _has(pattern: str | re.Pattern, text: str) -> bool:
     return bool(re.search(pattern, text))
 
 
+def _semantic_veto(t: str, kind: str) -> bool:
+    if _is_past_consult(t) or (_has(_CONSULT, t) and not _has(_NOW, t)):
+        return True
+    return kind == "self_harm" and bool(_SELF_HARM_FIGURATIVE.search(t))
+
+
 def _is_past_consult(t: str) -> bool:
     """Past event, asked about for advice, with no sign of present danger."""
     # 「现在还能告吗」 asks about the law now, not about danger now.
@@ -193,8 +199,12 @@ _CHECKS = [
 ]
 
 
-def detect(text: str) -> Optional[Dict]:
-    """Return {"kind", "hotlines", "reply"} for an emergency, else None. Never raises."""
+def detect(text: str, semantic: bool = True, wait: bool = False) -> Optional[Dict]:
+    """Return {"kind", "hotlines", "reply", "via"} for an emergency, else None. Never raises.
+
+    Rules first; when none fires, the semantic backstop (bot.emergency_semantic, e5 nearest
+    neighbour) unless semantic=False. wait=True blocks until its vectors are loaded (tests, bench).
+    """
     try:
         t = normalize(text)
         # Fixed phrases that only look alarming.
@@ -206,6 +216,18 @@ def detect(text: str) -> Optional[Dict]:
     if not t:
         return None
     kinds: List[str] = [kind for kind, check in _CHECKS if check(t)]
+    via = "rules"
+    if not kinds and semantic:
+        try:
+            from bot import emergency_semantic
+
+            hit = emergency_semantic.nearest(t, wait=wait)
+        except Exception:  # the backstop must never break triage
+            hit = None
+        # A neighbour's vote passes the same filters as the rules: past events asked about for
+        # advice, and figures of speech, are not emergencies.
+        if hit and hit.get("kind") in _REPLIES and not _semantic_veto(t, hit["kind"]):
+            kinds, via = [hit["kind"]], "semantic"
     if not kinds:
         return None
     kind = kinds[0]
@@ -222,7 +244,7 @@ def detect(text: str) -> Optional[Dict]:
         reply += " 有人受伤请打 120。"
     if "fraud_in_progress" in extra and "96110" not in reply:
         reply += " 涉及转账的，打 96110 反诈专线。"
-    return {"kind": kind, "kinds": kinds, "hotlines": hotlines, "reply": reply}
+    return {"kind": kind, "kinds": kinds, "hotlines": hotlines, "reply": reply, "via": via}
 
 
 def main(argv: List[str]) -> int:  # small manual check: python -m bot.emergency "文本"

@@ -39,7 +39,7 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
     try:  # lets a first contact in danger see the hotline before the privacy notice
         from bot.emergency import detect
 
-        hit = detect(text)
+        hit = detect(text, semantic=False)  # rules only: this just orders the first replies
         if hit:
             metadata["emergency"] = hit["kind"]
     except Exception:  # pragma: no cover - triage must never block a turn

@@ -138,13 +138,17 @@ def build_answer(res: Result, searcher: Searcher, domain: str | None = None) -> 
     top_qa = res.qa[0] if res.qa else None
     guess_domain = domain or (top_qa.entry.domain if top_qa and top_qa.score >= c["tau_qa"] - 0.15 else None)
 
+    qa_ok = bool(top_qa and top_qa.score >= searcher.tau_qa(res.query))
+    if res.direct and qa_ok and any((a.law, a.article) in {(c["law"], c["article"]) for c in top_qa.entry.citations}
+                                    for a in res.direct):
+        res.direct = []  # a curated answer built on that very article says more
     if res.direct:  # asked for an article by number
         a = res.direct[0]
         short = f"您问的是《{display_law(a.law)}》{a.article}，原文如下。"
         return _reply(compose(short, res.direct[:1], [], note), citations=[citation_dict(x) for x in res.direct],
                       score=1.0, confident=True, domain=guess_domain)
 
-    if top_qa and top_qa.score >= searcher.tau_qa(res.query):
+    if qa_ok:
         e = top_qa.entry
         arts = [a for a in (corpus.get(ci["law"], ci["article"]) for ci in e.citations) if a]
         return _reply(compose(e.answer, arts, e.steps, note), citations=[citation_dict(a) for a in arts],

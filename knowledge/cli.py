@@ -24,8 +24,9 @@ def cmd_ingest(args) -> int:
     s = get_settings()
     s.ensure_dirs()
     if not index.is_built(s.index_dir):
-        _log("首次使用：先建立内置法条和问答索引 (kb build)…")
-        index.build(s.index_dir, article_vectors=not args.no_vectors, workers=args.workers,
+        # Keep ingest inside its time budget: the article vectors come with a later `kb build`.
+        _log("首次使用：先建立内置法条和问答索引（条文向量请之后运行 mingbai kb build）…")
+        index.build(s.index_dir, article_vectors=args.with_vectors, workers=args.workers,
                     progress=not args.quiet, log=_log)
     info = index.ingest_laws(s.index_dir, root, progress=not args.quiet, log=_log)
     from knowledge.search import reset_cache
@@ -97,7 +98,7 @@ def main(argv: list[str]) -> int:
     a = sub.add_parser("ingest-laws", help="把一个法规目录（LawRefBook 格式）加入知识库")
     a.add_argument("dir")
     a.add_argument("--workers", type=int, default=2)
-    a.add_argument("--no-vectors", action="store_true", help="首次建库时不给条文算向量")
+    a.add_argument("--with-vectors", action="store_true", help="首次建库时也给内置条文算向量（较慢）")
     a.add_argument("--quiet", action="store_true")
     b = sub.add_parser("build", help="用内置法条和问答建立索引（可重复运行）")
     b.add_argument("--no-vectors", action="store_true", help="条文只建关键词索引（快，测试用）")

@@ -128,13 +128,17 @@ def _worker_encode(args):
 
 
 def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCache | None = None,
-                workers: int = 1, progress: Callable[[int], None] | None = None, chunk: int = 64) -> np.ndarray:
+                workers: int = 1, progress: Callable[[int], None] | None = None, chunk: int = 64,
+                stats: dict | None = None) -> np.ndarray:
     """Encode with cache; misses go to `workers` processes (1 = in-process)."""
     texts = list(texts)
     out = np.zeros((len(texts), DIM), np.float32)
     keys = [_key(t, kind) for t in texts]
     hit = cache.get_many(keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in hit]
+    if stats is not None:
+        stats["encoded"] = stats.get("encoded", 0) + len(todo)
+        stats["cached"] = stats.get("cached", 0) + len(texts) - len(todo)
     for i, k in enumerate(keys):
         if k in hit:
             out[i] = hit[k]

@@ -219,12 +219,14 @@ def build_dense_articles(index_dir: Path, *, workers: int = 2, progress: bool = 
     arts = corpus.by_ids(ids)
     bar = Progress(len(arts), "向量 (条文)", progress)
     cache = VectorCache(cache_path(index_dir))
-    vecs = encode_many([_art_passage(a) for a in arts], kind="passage", cache=cache, workers=workers, progress=bar)
+    st: dict = {}
+    vecs = encode_many([_art_passage(a) for a in arts], kind="passage", cache=cache, workers=workers, progress=bar,
+                       stats=st)
     cache.close()
     bar.close()
     np.save(index_dir / "dense_art.npy", vecs.astype(np.float32))
     np.save(index_dir / "dense_art_ids.npy", np.asarray(ids, np.int64))
-    return {"articles_dense": len(ids), "seconds": round(time.time() - t, 2)}
+    return {"articles_dense": len(ids), "newly_encoded": st.get("encoded", 0), "seconds": round(time.time() - t, 2)}
 
 
 def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, progress: bool = True) -> dict:
@@ -245,18 +247,20 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
     bar = Progress(len(texts), "向量 (问答)", progress)
     cache = VectorCache(cache_path(index_dir))
     # Q&A texts are questions: encode them as queries so query↔question is symmetric.
-    vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar)
+    st: dict = {}
+    vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar, stats=st)
     cache.close()
     bar.close()
     np.save(index_dir / "dense_qa.npy", vecs.astype(np.float32))
     cache = VectorCache(cache_path(index_dir))
-    ans = encode_many([e.answer for e in entries], kind="passage", cache=cache, workers=workers)
+    ans = encode_many([e.answer for e in entries], kind="passage", cache=cache, workers=workers, stats=st)
     cache.close()
     np.save(index_dir / "dense_qa_ans.npy", ans.astype(np.float32))
     np.save(index_dir / "qa_owner.npy", np.asarray(owner, np.int32))
     payload = [dict(e.__dict__) for e in entries]
     (index_dir / "qa.json").write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
-    return {"entries": len(entries), "qa_texts": len(texts), "seconds": round(time.time() - t, 2)}
+    return {"entries": len(entries), "qa_texts": len(texts), "newly_encoded": st.get("encoded", 0),
+            "seconds": round(time.time() - t, 2)}
 
 
 def write_meta(index_dir: Path, **info) -> None:

@@ -160,7 +160,7 @@ class Searcher:
                 dense_ans = np.clip((L.qa_ans_vecs @ qv - lo) / (hi - lo), 0.0, 1.0)
         ga, gd = self.c["ans_lex"], self.c["ans_dense"]
         if mode == "rrf" and dense is not None:
-            s = _rrf([lex, dense, lex_ans] + ([dense_ans] if dense_ans is not None else []))
+            s = _rrf([lex, dense])  # the textbook recipe: BM25 list + dense list
         else:
             if mode == "dense" and dense is not None:
                 s = dense + (gd * dense_ans if dense_ans is not None else 0.0)
@@ -240,11 +240,12 @@ class Searcher:
 
 
 def _rrf(lists: list[np.ndarray], k: int = 60) -> np.ndarray:
-    out = np.zeros_like(lists[0], dtype=np.float64)
+    """Reciprocal-rank fusion; tied scores share a rank (BM25 gives many zeros)."""
+    from scipy.stats import rankdata
+
+    out = np.zeros(len(lists[0]), dtype=np.float64)
     for s in lists:
-        ranks = np.empty(len(s), np.int64)
-        ranks[np.argsort(-s)] = np.arange(len(s))
-        out += 1.0 / (k + 1 + ranks)
+        out += 1.0 / (k + rankdata(-np.asarray(s, np.float64), method="min"))
     return out.astype(np.float32)
 
 

@@ -95,6 +95,7 @@ def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False)
     if not force and is_current(out_dir):
         if not quiet:
             print(f"Rasa 模型已是最新，跳过训练: {model}")
+        _warm_emergency_bank()
         return model
     cmd = [str(rasa_bin()), "train", "--config", str(CONFIG), "--domain", str(DOMAIN), "--data", str(DATA),
            "--out", str(out_dir), "--fixed-model-name", MODEL_NAME]
@@ -108,9 +109,27 @@ def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False)
         tail = (proc.stdout or "")[-3000:] if quiet else ""
         raise RuntimeError(f"rasa train 失败 (exit {proc.returncode})\n{tail}")
     _stamp_path(out_dir).write_text(fp)
+    _warm_emergency_bank()
     if not quiet:
         print(f"训练完成 {time.monotonic() - started:.0f} 秒: {model}")
     return model
+
+
+def _warm_emergency_bank() -> None:
+    """Embed the emergency backstop's examples and train the issue classifier once (cached under MINGBAI_HOME/cache) so that
+    servers load them in milliseconds instead of embedding ~1,000 sentences on first use."""
+    try:
+        from bot import emergency_semantic
+
+        emergency_semantic.ready(wait=True)
+    except Exception as e:  # triage still has its rules
+        print(f"警告: 紧急情况语义库没有生成 ({e})", file=sys.stderr)
+    try:  # the issue classifier the actions use (cached under MINGBAI_HOME/bot)
+        from bot.classifier import get_model
+
+        get_model()
+    except Exception as e:
+        print(f"警告: 纠纷分类模型没有生成 ({e})", file=sys.stderr)
 
 
 def endpoints_file(action_port: int) -> Path:

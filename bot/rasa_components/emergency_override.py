@@ -24,6 +24,15 @@ class EmergencyOverride(GraphComponent):
                execution_context: ExecutionContext) -> "EmergencyOverride":
         return cls()
 
+    def __init__(self) -> None:
+        # Load the semantic backstop's vectors in the background (cached; never blocks a parse).
+        try:
+            from bot import emergency_semantic
+
+            emergency_semantic.ready()
+        except Exception:  # pragma: no cover - rules still work
+            pass
+
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)

@@ -22,14 +22,14 @@ def test_set_size():
 
 @pytest.mark.parametrize("row", POSITIVES, ids=[r["id"] for r in POSITIVES])
 def test_every_emergency_is_caught_with_the_right_line(row):
-    hit = detect(row["text"])
+    hit = detect(row["text"], semantic=False)  # the rules alone, on the set they were written for
     assert hit is not None, f"missed emergency: {row['text']}"
     assert LINES[row["kind"]] in hit["reply"] or LINES[row["kind"]] in hit["hotlines"]
     assert hit["hotlines"] and all(h in hit["reply"] for h in hit["hotlines"][:1])
 
 
 def test_precision_on_hard_negatives():
-    false_alarms = [r["text"] for r in NEGATIVES if detect(r["text"])]
+    false_alarms = [r["text"] for r in NEGATIVES if detect(r["text"], wait=True)]
     precision = len(POSITIVES) / (len(POSITIVES) + len(false_alarms))
     assert precision >= 0.95, false_alarms
 
@@ -51,3 +51,21 @@ def test_odd_input_is_safe(text):
 def test_traditional_and_spacing():
     assert detect("他說要殺了我") is not None
     assert detect("我 不 想 活 了") is not None
+
+
+def test_fresh_phrasings_with_the_semantic_backstop():
+    """eval/bot/emergency_holdout.jsonl was written after the rules: rules alone caught 18/38.
+    With the e5 nearest-neighbour backstop recall must stay high (goal 100%; measured 33/38)."""
+    rows = [json.loads(line) for line in (ROOT / "eval" / "bot" / "emergency_holdout.jsonl").read_text().splitlines()
+            if line.strip()]
+    hits = [(r, detect(r["text"], wait=True)) for r in rows]
+    tp = sum(1 for r, h in hits if r["emergency"] and h)
+    fp = sum(1 for r, h in hits if not r["emergency"] and h)
+    positives = sum(r["emergency"] for r in rows)
+    assert tp / positives >= 0.85, [r["text"] for r, h in hits if r["emergency"] and not h]
+    assert tp / (tp + fp) >= 0.8
+
+
+def test_semantic_hits_respect_past_and_advice_filters():
+    assert "110" in detect("他把刀架在我脖子上", wait=True)["hotlines"]
+    assert detect("他以前拿刀吓过我 这个算不算威胁", wait=True) is None
