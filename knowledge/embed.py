@@ -9,6 +9,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -87,8 +88,12 @@ def get_encoder() -> _Encoder:
     return _encoder
 
 
+@lru_cache(maxsize=4096)
 def encode_query(text: str) -> np.ndarray:
-    return get_encoder().query(text)
+    """Cached: residents ask the same few questions over and over."""
+    v = get_encoder().query(text)
+    v.setflags(write=False)
+    return v
 
 
 # --------------------------------------------------------------------------- bulk + cache

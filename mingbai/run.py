@@ -59,6 +59,9 @@ class Proc:
 def build_procs(s: Settings) -> list[Proc]:
     from mingbai import rasa_runtime
 
+    model = rasa_runtime.model_path()
+    if not model.exists():
+        raise FileNotFoundError(f"Rasa 模型不存在: {model}。请先运行 mingbai rasa train (或 make setup)")
     bindir = Path(sys.executable).parent
     mingbai_bin = str(bindir / "mingbai")
     env = {"OMP_NUM_THREADS": str(s.threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -103,7 +106,12 @@ def main(argv: list[str]) -> int:
         print(f"端口已被占用: {busy}。请先停止占用的程序，或用 MINGBAI_RASA_PORT / MINGBAI_ACTION_PORT / "
               "MINGBAI_WEB_PORT 换端口。", file=sys.stderr)
         return 1
-    procs = build_procs(s)
+    s.secret("api_token")  # create it now so the URLs printed below are usable at once
+    try:
+        procs = build_procs(s)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"✘ 无法启动: {e}", file=sys.stderr)
+        return 1
     stopping = False
 
     def _on_signal(signum, _frame):

@@ -6,6 +6,8 @@
 2. A real legal matter that DIET cannot place between `ask_legal_question` and `report_dispute`
    (「借给朋友两万块钱 他一直不还 怎么办」: 0.51 / 0.49 -> nlu_fallback) is a legal question: the
    resident gets the answer first, and the answer offers mediation when there is another party.
+   Likewise a dispute phrased as a question (「…他一直不还 怎么办」) that does not ask for mediation
+   or registration: answer first, then the offer.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ def is_gibberish(text: str) -> bool:
 
 
 LEGAL = ("ask_legal_question", "report_dispute")
+REQUEST = re.compile(r"(调解|登记|投诉|反映|举报|帮我|帮帮我|找人|网格员|评理|处理一下|管一管|管管)")
+QUESTION = re.compile(r"(怎么办|咋办|咋整|怎么处理|怎么弄|怎么说|能不能|可不可以|可以吗|行不行|合法吗|违法吗|犯法吗|算不算|有没有|多少|几年|"
+                      r"谁负责|谁来|找谁|吗|呢|么)[\s?？。!！~]*$")
 
 
 def legal_intent(ranking: List[Dict[str, Any]]) -> bool:
@@ -74,8 +79,10 @@ class IntentGuard(GraphComponent):
                 continue
             intent = (message.get(INTENT) or {}).get("name")
             ranking = message.get(INTENT_RANKING_KEY) or []
+            scores = {r.get("name"): float(r.get("confidence") or 0) for r in ranking}
             if intent == "nlu_fallback" and legal_intent(ranking):
-                scores = {r.get("name"): float(r.get("confidence") or 0) for r in ranking}
+                self._set(message, LEGAL[0], round(scores.get(LEGAL[0], 0) + scores.get(LEGAL[1], 0), 4))
+            elif intent == LEGAL[1] and QUESTION.search(text.strip()) and not REQUEST.search(text):
                 self._set(message, LEGAL[0], round(scores.get(LEGAL[0], 0) + scores.get(LEGAL[1], 0), 4))
         return messages
 

@@ -88,13 +88,21 @@ def test_run_reports_busy_port(run_env):
     assert p.returncode == 1 and "端口已被占用" in p.stderr
 
 
-def test_run_reports_a_process_that_dies(run_env, tmp_path):
-    # A Rasa models folder with no model: the Rasa server cannot start and must be reported.
-    empty = tmp_path / "no-models"
-    empty.mkdir()
-    run_env["MINGBAI_RASA_MODELS_PATH"] = str(empty)
+def test_run_reports_a_process_that_dies(run_env):
+    # The web process cannot reach its database and exits: the runner must say so and stop the rest.
+    run_env["DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
     proc, lines = _start(run_env)
     proc.wait(timeout=120)
     out = "".join(lines) + (proc.stdout.read() or "")
     assert proc.returncode == 1
-    assert "rasa" in out and "✘" in out
+    assert "✘ web 退出了" in out, out
+    kids = subprocess.run(["pgrep", "-f", f"--port {run_env['MINGBAI_ACTION_PORT']}"], capture_output=True, text=True)
+    assert not kids.stdout.strip(), "the other processes are stopped"
+
+
+def test_run_without_rasa_model_says_what_to_do(run_env, tmp_path):
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    run_env["MINGBAI_RASA_MODELS_PATH"] = str(empty)
+    p = subprocess.run([MINGBAI, "run"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "mingbai rasa train" in p.stderr
