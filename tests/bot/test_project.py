@@ -92,3 +92,32 @@ def test_rasa_data_validates_clean():
     from mingbai import rasa_runtime
 
     assert rasa_runtime.validate(quiet=True) == 0
+
+
+def test_rasa_client_raises_when_rasa_is_down():
+    from bot import rasa_client
+    from tests.fixtures_rasa import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(rasa_client.RasaUnavailable):
+        rasa_client.turn("cli:local", "你好", base_url=down)
+    with pytest.raises(rasa_client.RasaUnavailable):
+        rasa_client.pause("cli:local", base_url=down)
+    assert rasa_client.is_up(base_url=down) is False
+
+
+def test_intent_guard_rules():
+    """The guard's text rules (the component itself runs inside Rasa)."""
+    import re
+
+    src = (ROOT / "bot" / "rasa_components" / "intent_guard.py").read_text()
+    ns: dict = {"re": re}
+    # Only the pure functions: the module imports rasa, which lives in the other runtime.
+    body = src.split("@DefaultV1Recipe")[0]
+    body = "\n".join(l for l in body.splitlines() if not l.startswith("from rasa"))
+    exec(compile(body, "intent_guard", "exec"), ns)
+    gib = ns["is_gibberish"]
+    assert gib("嗯嗯啊啊哦哦") and gib("qwerty") and gib("。。。") and gib("1234")
+    assert not gib("嗯") and not gib("好的") and not gib("13812345678") and not gib("哈哈哈") and not gib("hi")
+    assert ns["QUESTION"].search("借给朋友两万块钱 他一直不还 怎么办")
+    assert ns["REQUEST"].search("帮我找调解员 可以吗")
