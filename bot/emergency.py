@@ -199,11 +199,12 @@ _CHECKS = [
 ]
 
 
-def detect(text: str, semantic: bool = True, wait: bool = False) -> Optional[Dict]:
+def detect(text: str, semantic: bool = True, wait: bool = False, vector=None) -> Optional[Dict]:
     """Return {"kind", "hotlines", "reply", "via"} for an emergency, else None. Never raises.
 
     Rules first; when none fires, the semantic backstop (bot.emergency_semantic, e5 nearest
     neighbour) unless semantic=False. wait=True blocks until its vectors are loaded (tests, bench).
+    vector: the message's e5 "query: " embedding when the caller already has it (Rasa's featurizer).
     """
     try:
         t = normalize(text)
@@ -221,7 +222,7 @@ def detect(text: str, semantic: bool = True, wait: bool = False) -> Optional[Dic
         try:
             from bot import emergency_semantic
 
-            hit = emergency_semantic.nearest(t, wait=wait)
+            hit = emergency_semantic.nearest(t, wait=wait, vector=vector)
         except Exception:  # the backstop must never break triage
             hit = None
         # A neighbour's vote passes the same filters as the rules: past events asked about for

@@ -136,12 +136,14 @@ def ready(wait: bool = False) -> bool:
     return _state["bank"] is not None
 
 
-def nearest(text: str, wait: bool = False) -> Optional[dict]:
+def nearest(text: str, wait: bool = False, vector=None) -> Optional[dict]:
     """{"kind", "cosine", "neighbour"} when the nearest labelled example is an emergency, else None."""
     if not text or len(re.sub(r"\W", "", text)) < MIN_CHARS or not ready(wait=wait):
         return None
     try:
-        vec = _embed([text[:500]])[0]
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1) if vector is not None else _embed([text[:500]])[0]
+        if vec.shape[0] != _state["bank"].shape[1]:
+            vec = _embed([text[:500]])[0]
     except Exception:
         log.exception("emergency embedding failed")
         return None

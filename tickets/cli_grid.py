@@ -10,6 +10,8 @@ def main(argv: list[str]) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     imp = sub.add_parser("import", help="从 YAML/CSV 导入 (按网格码更新)")
     imp.add_argument("file")
+    imp.add_argument("--if-empty", action="store_true",
+                     help="只在还没有任何网格时导入 (setup uses it: never overwrite a county's own grids)")
     sub.add_parser("list", help="列出全部网格")
     args = p.parse_args(argv)
 
@@ -18,6 +20,16 @@ def main(argv: list[str]) -> int:
 
     init_db()
     if args.cmd == "import":
+        if args.if_empty:
+            from sqlalchemy import func, select
+
+            from tickets.models import GridNode
+
+            with session_scope() as s:
+                count = s.scalar(select(func.count()).select_from(GridNode))
+            if count:
+                print(f"已有 {count} 个网格节点，跳过导入 (already imported)")
+                return 0
         try:
             r = import_file(args.file)
         except GridImportError as e:

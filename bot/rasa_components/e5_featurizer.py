@@ -60,6 +60,8 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         vecs = self._encode([m.get(TEXT) for m in todo])
         for m, v in zip(todo, vecs):
             self.add_features_to_message(sequence=None, sentence=v.reshape(1, -1), attribute=TEXT, message=m)
+            # The emergency backstop reuses this vector instead of embedding the text again.
+            m.set("e5_query_vector", v)
 
     def process(self, messages: List[Message]) -> List[Message]:
         self._featurize(messages)

@@ -38,7 +38,7 @@ class EmergencyOverride(GraphComponent):
             text = message.get(TEXT)
             if not text:
                 continue
-            found = detect(text)
+            found = detect(text, vector=message.get("e5_query_vector"))
             if not found:
                 continue
             intent = {"name": "emergency", "confidence": 1.0}
