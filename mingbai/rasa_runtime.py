@@ -132,10 +132,39 @@ def _warm_emergency_bank() -> None:
         print(f"警告: 纠纷分类模型没有生成 ({e})", file=sys.stderr)
 
 
+def scale_endpoints() -> str:
+    """The scale path, only when configured: SQL tracker store on PostgreSQL (DATABASE_URL),
+    RedisLockStore for several Rasa replicas (REDIS_URL), and a pika event broker (AMQP_URL).
+    With none set, Rasa keeps its in-memory defaults (a laptop's first run)."""
+    from urllib.parse import unquote, urlsplit
+
+    import yaml
+
+    s = get_settings()
+    extra: dict = {}
+    if s.database_url and s.database_url.startswith("postgres"):
+        u = urlsplit(s.database_url)
+        extra["tracker_store"] = {"type": "SQL", "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
+                                  "port": u.port or 5432, "db": u.path.lstrip("/") or "postgres",
+                                  "username": unquote(u.username or ""), "password": unquote(u.password or "")}
+    if s.redis_url:
+        u = urlsplit(s.redis_url)
+        extra["lock_store"] = {"type": "redis", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
+                               "db": int((u.path.lstrip("/") or "0")), "password": unquote(u.password or "") or None,
+                               "key_prefix": "mingbai"}
+    if s.amqp_url:
+        u = urlsplit(s.amqp_url)
+        extra["event_broker"] = {"type": "pika", "url": u.hostname or "127.0.0.1", "port": u.port or 5672,
+                                 "username": unquote(u.username or "guest"), "password": unquote(u.password or "guest"),
+                                 "queues": ["mingbai_rasa_events"]}
+    return ("\n" + yaml.safe_dump(extra, allow_unicode=True, sort_keys=False)) if extra else ""
+
+
 def endpoints_file(action_port: int) -> Path:
     """bot/endpoints.yml with the configured action server port, written under MINGBAI_HOME."""
     text = ENDPOINTS.read_text(encoding="utf-8").replace(
         "http://127.0.0.1:5055/webhook", f"http://127.0.0.1:{int(action_port)}/webhook")
+    text += scale_endpoints()
     target = Path(get_settings().home) / "rasa" / f"endpoints-{int(action_port)}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -186,6 +215,12 @@ def test(folds: int = 3, nlu_only: bool = False) -> int:
             "macro_f1": (data.get("macro avg") or {}).get("f1-score"),
             "weighted_f1": (data.get("weighted avg") or {}).get("f1-score"),
         }
+    stories = RESULTS / "core" / "story_report.json"
+    if stories.exists():
+        data = json.loads(stories.read_text())
+        summary["story_tests"] = {"accuracy": data.get("accuracy"),
+                                  "macro_f1": (data.get("macro avg") or {}).get("f1-score"),
+                                  "conversations": str(TEST_STORIES.relative_to(PROJECT_ROOT))}
     (RESULTS / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return rc

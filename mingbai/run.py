@@ -69,7 +69,7 @@ def build_procs(s: Settings) -> list[Proc]:
     return [
         Proc("rasa", rasa_runtime.server_cmd(s.rasa_port, s.action_port),
              f"http://127.0.0.1:{s.rasa_port}/status", s.log_dir / "rasa.log",
-             {**env, "PYTHONPATH": str(PROJECT_ROOT)}),
+             {**rasa_runtime.rasa_env(), **env}),
         Proc("actions", [mingbai_bin, "serve-actions", "--port", str(s.action_port)],
              f"http://127.0.0.1:{s.action_port}/health", s.log_dir / "actions.log", env),
         Proc("web", [mingbai_bin, "serve-web", "--port", str(s.web_port)],

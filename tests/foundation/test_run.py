@@ -106,3 +106,53 @@ def test_run_without_rasa_model_says_what_to_do(run_env, tmp_path):
     run_env["MINGBAI_RASA_MODELS_PATH"] = str(empty)
     p = subprocess.run([MINGBAI, "run"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "mingbai rasa train" in p.stderr
+
+
+@pytest.mark.rasa
+@pytest.mark.postgres
+def test_run_on_the_scale_path(run_env, tmp_path):
+    """DATABASE_URL / REDIS_URL / AMQP_URL: app tables and Rasa's tracker in PostgreSQL, Rasa's
+    lock store in Redis, Rasa's events on RabbitMQ — all real servers on this machine."""
+    import pika
+    import psycopg2
+
+    db = "mingbai_scale_test"
+    admin = psycopg2.connect("postgresql://root@127.0.0.1:5432/postgres")
+    admin.autocommit = True
+    with admin.cursor() as c:
+        c.execute(f"DROP DATABASE IF EXISTS {db}")
+        c.execute(f"CREATE DATABASE {db}")
+    amqp = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    ch = pika.BlockingConnection(pika.URLParameters(amqp)).channel()
+    ch.queue_declare("mingbai_rasa_events", durable=True)
+    ch.queue_purge("mingbai_rasa_events")
+    run_env.update(DATABASE_URL=f"postgresql://root@127.0.0.1:5432/{db}", REDIS_URL="redis://127.0.0.1:6379/3",
+                   AMQP_URL=amqp)
+    proc, lines = _start(run_env)
+    try:
+        assert "已启动" in "".join(lines), "".join(lines)
+        token = (tmp_path / ".api_token").read_text().strip()
+        r = requests.post(f"http://127.0.0.1:{run_env['MINGBAI_WEB_PORT']}/api/v1/messages",
+                          json={"sender": "scale", "text": "你好"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert r.status_code == 200 and r.json()["replies"]
+        r = requests.post(f"http://127.0.0.1:{run_env['MINGBAI_WEB_PORT']}/api/v1/messages",
+                          json={"sender": "scale", "text": "同意"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert r.status_code == 200
+        time.sleep(1)
+        with psycopg2.connect(run_env["DATABASE_URL"]) as conn, conn.cursor() as c:
+            c.execute("SELECT count(*) FROM messages")
+            assert c.fetchone()[0] >= 2, "the transcript is in PostgreSQL"
+            c.execute("SELECT count(*) FROM events")
+            assert c.fetchone()[0] > 0, "Rasa's tracker store is in PostgreSQL"
+        method, _props, body = ch.basic_get("mingbai_rasa_events", auto_ack=True)
+        assert method is not None and b"event" in body, "Rasa events reach RabbitMQ"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        ch.connection.close()
+        with admin.cursor() as c:
+            c.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")
+            c.execute(f"DROP DATABASE IF EXISTS {db}")
+        admin.close()
