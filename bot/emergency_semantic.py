@@ -28,6 +28,7 @@ SOURCES = [ROOT / "eval" / "bot" / "emergency.jsonl", ROOT / "training_data" / "
            ROOT / "training_data" / "nlu.yml"]
 MIN_COSINE = 0.88  # e5 cosines are squeezed: unrelated Chinese sentences still score 0.83–0.88
 MIN_CHARS = 4
+TOP_K, MIN_VOTES, MIN_MARGIN = 5, 3, 0.015
 
 _lock = threading.Lock()
 _engine_lock = threading.Lock()
@@ -148,7 +149,15 @@ def nearest(text: str, wait: bool = False, vector=None) -> Optional[dict]:
         log.exception("emergency embedding failed")
         return None
     sims = _state["bank"] @ vec
-    i = int(np.argmax(sims))
+    order = np.argsort(-sims)[:TOP_K]
+    i = int(order[0])
     if not _state["labels"][i] or float(sims[i]) < MIN_COSINE:
+        return None
+    # One close emergency neighbour is not enough: 「邻居装修太吵」 sits next to 「邻居拿着菜刀站在我家门口骂」.
+    # Ask for most of the neighbourhood to agree, or a clear margin over the best ordinary message.
+    votes = sum(1 for j in order if _state["labels"][int(j)])
+    ordinary = [float(sims[int(j)]) for j in order if not _state["labels"][int(j)]]
+    margin = float(sims[i]) - (max(ordinary) if ordinary else MIN_COSINE)
+    if votes < MIN_VOTES and margin < MIN_MARGIN:
         return None
     return {"kind": _state["kinds"][i], "cosine": round(float(sims[i]), 4), "neighbour": _state["texts"][i]}

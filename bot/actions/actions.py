@@ -31,7 +31,7 @@ FOLLOW_UP_RE = re.compile(r"^(那|那么|那要|那如果|那我|那他|那对�
 GENERIC_DISPUTE_RE = re.compile(r"^(我?(想|要)?(申请|登记|找|请)?(一下)?(调解|调解员|网格员|纠纷|评评理|处理一下这个纠纷|反映个?问题|投诉)"
                                 r"(一下)?(纠纷)?(吧|啊)?)$")
 FORM_SLOTS = ["dispute_summary", "other_party", "location", "phone", "preferred_time", "consent"]
-STATUS_NAMES = {"new": "已受理", "open": "已受理", "assigned": "已分派给调解员", "acknowledged": "调解员已接单",
+STATUS_NAMES = {"new": "待受理", "open": "待受理", "assigned": "已分派给调解员", "acknowledged": "调解员已接单",
                 "in_progress": "处理中", "mediating": "调解中", "escalated": "已上报上级处理",
                 "resolved": "已解决", "closed": "已办结", "cancelled": "已撤销"}
 EMERGENCY_DOMAIN = {"violence": "人身损害", "weapon_threat": "刑事辩护", "self_harm": "综合咨询",
@@ -379,7 +379,7 @@ class ActionTicketStatus(Action):
         lines = ["您登记的事情："]
         brief = []
         for t in rows[:5]:
-            status = STATUS_NAMES.get(str(t.get("status")), str(t.get("status") or "已受理"))
+            status = t.get("status_label") or STATUS_NAMES.get(str(t.get("status")), "处理中")
             who = t.get("assignee")
             who = who.get("name") if isinstance(who, dict) else who
             line = f"· {t.get('number')}（{t.get('domain') or '纠纷'}）：{status}"

@@ -69,3 +69,15 @@ def test_fresh_phrasings_with_the_semantic_backstop():
 def test_semantic_hits_respect_past_and_advice_filters():
     assert "110" in detect("他把刀架在我脖子上", wait=True)["hotlines"]
     assert detect("他以前拿刀吓过我 这个算不算威胁", wait=True) is None
+
+
+EVERYDAY = ["邻居装修太吵", "楼上漏水到我家了", "隔壁天天吵架", "村里有人占了我家宅基地", "物业费不交会怎样",
+            "老板拖欠工资怎么办", "邻居家的狗天天叫", "对门把鞋柜放楼道里", "前夫不给抚养费", "网购的衣服不给退"]
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_grievances_are_not_emergencies_with_the_backstop(text):
+    # The semantic backstop must not turn a common complaint into a 110 reply.
+    from bot.emergency import detect
+
+    assert detect(text, wait=True) is None
