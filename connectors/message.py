@@ -32,3 +32,25 @@ def channel_of(resident_key: str) -> str:
 
 def user_of(resident_key: str) -> str:
     return resident_key.split(":", 1)[1] if ":" in resident_key else resident_key
+
+
+def from_wx_fields(m: dict, resident_key: str, channel: str, key: str, raw: dict) -> Optional["InboundMessage"]:
+    """Text, voice, location and media messages share one XML shape in WeChat and WeCom.
+    Returns None for other kinds (events), which each channel handles itself."""
+    from connectors.wxcrypto import Rejected
+
+    mtype = raw.get("MsgType")
+    if mtype == "text":
+        return InboundMessage(resident_key, channel, text=m.get("Content") or "", msg_key=key, raw=raw)
+    if mtype == "voice":  # speech-to-text, when the account turned it on
+        return InboundMessage(resident_key, channel, text=m.get("Recognition") or "", kind="voice", msg_key=key, raw=raw)
+    if mtype == "location":
+        try:
+            lat, lon = float(m.get("Location_X")), float(m.get("Location_Y"))
+        except (TypeError, ValueError):
+            raise Rejected(400, "bad location") from None
+        return InboundMessage(resident_key, channel, kind="location", lat=lat, lon=lon, label=m.get("Label") or None,
+                              msg_key=key, raw=raw)
+    if mtype in ("image", "video", "shortvideo", "link", "file"):
+        return InboundMessage(resident_key, channel, kind="image", msg_key=key, raw=raw)
+    return None

@@ -17,10 +17,10 @@ from typing import Optional
 from flask import Blueprint, Response, abort, request
 
 from connectors import gateway
-from connectors.message import InboundMessage
+from connectors.message import InboundMessage, from_wx_fields
 from connectors.split import WECHAT_TEXT_BYTES, split_message
 from connectors.wxcrypto import (
-    MAX_BODY,
+    read_capped_body,
     Rejected,
     check_sig,
     check_timestamp,
@@ -83,19 +83,9 @@ def _to_inbound(m: dict) -> Optional[InboundMessage]:
     # Events have no MsgId: FromUserName + CreateTime (+ the event, so two events in one second differ).
     key = str(msg_id) if msg_id else f"{user}:{m.get('CreateTime', '')}:{(m.get('Event') or '').lower()}"
     raw = {"MsgType": mtype, "ToUserName": m.get("ToUserName")}
-    if mtype == "text":
-        return InboundMessage(rk, CHANNEL, text=m.get("Content") or "", msg_key=key, raw=raw)
-    if mtype == "voice":
-        return InboundMessage(rk, CHANNEL, text=m.get("Recognition") or "", kind="voice", msg_key=key, raw=raw)
-    if mtype == "location":
-        try:
-            lat, lon = float(m.get("Location_X")), float(m.get("Location_Y"))
-        except (TypeError, ValueError):
-            raise Rejected(400, "bad location") from None
-        return InboundMessage(rk, CHANNEL, kind="location", lat=lat, lon=lon, label=m.get("Label") or None,
-                              msg_key=key, raw=raw)
-    if mtype in ("image", "video", "shortvideo", "link", "file"):
-        return InboundMessage(rk, CHANNEL, kind="image", msg_key=key, raw=raw)
+    common = from_wx_fields(m, rk, CHANNEL, key, raw)
+    if common is not None:
+        return common
     if mtype == "event":
         ev = (m.get("Event") or "").lower()
         raw["Event"] = ev
@@ -233,11 +223,7 @@ def receive():
         abort(404)
     a = request.args
     try:
-        if (request.content_length or 0) > MAX_BODY:
-            raise Rejected(413, "body too large")
-        body = request.stream.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise Rejected(413, "body too large")
+        body = read_capped_body(request)
         timestamp, nonce = a.get("timestamp", ""), a.get("nonce", "")
         check_timestamp(timestamp)
         check_sig([st.wechat_token, timestamp, nonce], a.get("signature"))

@@ -12,8 +12,8 @@ import logging
 from flask import Blueprint, Response, abort, request
 
 from connectors import gateway
-from connectors.message import InboundMessage
-from connectors.wxcrypto import MAX_BODY, Rejected, check_sig, check_timestamp, decrypt, parse_xml
+from connectors.message import InboundMessage, from_wx_fields
+from connectors.wxcrypto import Rejected, check_sig, check_timestamp, decrypt, parse_xml, read_capped_body
 from mingbai.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -56,19 +56,9 @@ def _to_inbound(m: dict) -> InboundMessage | None:
     mtype = (m.get("MsgType") or "").lower()
     key = str(m.get("MsgId") or f"{user}:{m.get('CreateTime', '')}")
     raw = {"MsgType": mtype, "AgentID": m.get("AgentID")}
-    if mtype == "text":
-        return InboundMessage(rk, CHANNEL, text=m.get("Content") or "", msg_key=key, raw=raw)
-    if mtype == "voice":
-        return InboundMessage(rk, CHANNEL, text=m.get("Recognition") or "", kind="voice", msg_key=key, raw=raw)
-    if mtype == "location":
-        try:
-            lat, lon = float(m.get("Location_X")), float(m.get("Location_Y"))
-        except (TypeError, ValueError):
-            raise Rejected(400, "bad location") from None
-        return InboundMessage(rk, CHANNEL, kind="location", lat=lat, lon=lon, label=m.get("Label"),
-                              msg_key=key, raw=raw)
-    if mtype in ("image", "video", "link", "file"):
-        return InboundMessage(rk, CHANNEL, kind="image", msg_key=key, raw=raw)
+    common = from_wx_fields(m, rk, CHANNEL, key, raw)
+    if common is not None:
+        return common
     if mtype == "event":
         ev = (m.get("Event") or "").lower()
         if ev in ("subscribe", "unsubscribe"):
@@ -94,11 +84,7 @@ def receive():
     st = _configured()
     a = request.args
     try:
-        if (request.content_length or 0) > MAX_BODY:
-            raise Rejected(413, "body too large")
-        body = request.stream.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise Rejected(413, "body too large")
+        body = read_capped_body(request)
         timestamp, nonce = a.get("timestamp", ""), a.get("nonce", "")
         check_timestamp(timestamp)
         outer = parse_xml(body)

@@ -128,3 +128,13 @@ def encrypt_reply(xml: str, token: str, aes_key: str, app_id: str, nonce: str, t
     from wechatpy.crypto import WeChatCrypto
 
     return WeChatCrypto(token, aes_key, app_id).encrypt_message(xml, nonce, timestamp)
+
+
+def read_capped_body(req) -> bytes:
+    """The request body, refusing more than MAX_BODY bytes whatever Content-Length claims."""
+    if (req.content_length or 0) > MAX_BODY:
+        raise Rejected(413, "body too large")
+    body = req.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise Rejected(413, "body too large")
+    return body
