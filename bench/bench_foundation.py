@@ -45,12 +45,15 @@ def tree_rss_mib(pid: int) -> float:
 
 def main() -> None:
     rows = []
-    log = ROOT / "var" / "logs" / "setup-times.log"
-    first = log.read_text().split("\n")[0].split()[-1] if log.exists() and log.read_text().strip() else "?"
+    # Every setup appends "date seconds"; the longest is the first, from-nothing install
+    # (MINGBAI_SETUP_LOG may add the log of a clean clone, e.g. CI's).
+    logs = [ROOT / "var" / "logs" / "setup-times.log"] + [Path(p) for p in os.environ.get("MINGBAI_SETUP_LOG", "").split(":") if p]
+    times = [int(line.split()[-1]) for log in logs if log.exists() for line in log.read_text().splitlines() if line.strip()]
+    first = str(max(times)) if times else "?"
     t0 = time.time()
     rc = subprocess.call(["bash", "scripts/setup.sh"], cwd=ROOT, stdout=subprocess.DEVNULL)
     rerun = time.time() - t0
-    rows.append(("`make setup`, first run on this machine (from var/logs/setup-times.log)", f"{first} s"))
+    rows.append(("`make setup` from nothing (fresh clone; longest run in setup-times.log)", f"{first} s"))
     rows.append(("`make setup`, idempotent re-run", f"{rerun:.0f} s (exit {rc})"))
     for name, p in ((".venv-app", ROOT / ".venv-app"), (".venv-rasa", ROOT / ".venv-rasa"),
                     ("e5 model (var/models)", ROOT / "var" / "models"), ("KB index (var/index)", ROOT / "var" / "index"),
@@ -77,11 +80,21 @@ def main() -> None:
         time.sleep(5)
         # The runner's children: rasa, actions, web (each its own session).
         kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        for kid in kids:
-            cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            name = "rasa" if "rasa" in cmd and "serve-actions" not in cmd else ("actions" if "serve-actions" in cmd else "web")
-            rows.append((f"idle RSS: {name}", f"{tree_rss_mib(int(kid)):.0f} MiB"))
+
+        def rss_rows(label: str) -> None:
+            for kid in kids:
+                cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                name = "rasa" if "rasa" in cmd and "serve-actions" not in cmd else ("actions" if "serve-actions" in cmd else "web")
+                rows.append((f"{label} RSS: {name}", f"{tree_rss_mib(int(kid)):.0f} MiB"))
+
+        rss_rows("idle")
         rows.append(("idle RSS: runner", f"{tree_rss_mib(proc.pid) - sum(tree_rss_mib(int(k)) for k in kids):.0f} MiB"))
+        # Models load lazily: measure again once a legal answer has loaded e5 and the indexes.
+        for text in ("同意", "老板拖欠工资三个月了怎么办"):
+            requests.post("http://127.0.0.1:8000/api/v1/messages", json={"sender": "bench", "text": text},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        time.sleep(2)
+        rss_rows("after first legal answer,")
     os.killpg(proc.pid, signal.SIGINT)
     t1 = time.time()
     proc.wait(timeout=60)
