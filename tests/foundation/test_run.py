@@ -47,6 +47,16 @@ def _start(env: dict) -> tuple[subprocess.Popen, list[str]]:
     return proc, lines
 
 
+def _logs(home: Path) -> str:
+    """The three processes' log tails, for a failure message."""
+    out = []
+    for name in ("rasa", "actions", "web"):
+        f = home / "logs" / f"{name}.log"
+        if f.exists():
+            out.append(f"--- {name}.log\n" + "\n".join(f.read_text(errors="replace").splitlines()[-25:]))
+    return "\n".join(out)
+
+
 @pytest.fixture()
 def run_env(tmp_path) -> dict:
     env = dict(os.environ)
@@ -72,6 +82,14 @@ def test_run_starts_answers_and_stops(run_env, tmp_path):
         assert r.status_code == 200, r.text
         replies = r.json()["replies"]
         assert replies and any("\u4e00" <= ch <= "\u9fff" for ch in "".join(map(str, replies)))
+        # The first reply is the privacy notice; agreeing sends the greeting on through Rasa.
+        r = requests.post(f"http://127.0.0.1:{run_env['MINGBAI_WEB_PORT']}/api/v1/messages",
+                          json={"sender": "run-test", "text": "同意"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        from connectors.gateway import BOT_DOWN
+
+        assert r.status_code == 200 and r.json()["replies"], r.text
+        assert BOT_DOWN not in r.json()["replies"], _logs(tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -140,13 +158,26 @@ def test_run_on_the_scale_path(run_env, tmp_path):
                           json={"sender": "scale", "text": "同意"},
                           headers={"Authorization": f"Bearer {token}"}, timeout=60)
         assert r.status_code == 200
-        time.sleep(1)
-        with psycopg2.connect(run_env["DATABASE_URL"]) as conn, conn.cursor() as c:
-            c.execute("SELECT count(*) FROM messages")
-            assert c.fetchone()[0] >= 2, "the transcript is in PostgreSQL"
-            c.execute("SELECT count(*) FROM events")
-            assert c.fetchone()[0] > 0, "Rasa's tracker store is in PostgreSQL"
-        method, _props, body = ch.basic_get("mingbai_rasa_events", auto_ack=True)
+        from connectors.gateway import BOT_DOWN
+
+        assert BOT_DOWN not in r.json()["replies"], _logs(tmp_path)
+        # A turn may finish after the HTTP reply (the gateway answers a question asked before
+        # consent in the background): poll instead of sleeping a fixed time.
+        counts, method, body = (0, 0), None, b""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with psycopg2.connect(run_env["DATABASE_URL"]) as conn, conn.cursor() as c:
+                c.execute("SELECT count(*) FROM messages")
+                n_messages = c.fetchone()[0]
+                c.execute("SELECT count(*) FROM events")
+                counts = (n_messages, c.fetchone()[0])
+            if method is None:
+                method, _props, body = ch.basic_get("mingbai_rasa_events", auto_ack=True)
+            if counts[0] >= 2 and counts[1] > 0 and method is not None:
+                break
+            time.sleep(1)
+        assert counts[0] >= 2, "the transcript is in PostgreSQL"
+        assert counts[1] > 0, "Rasa's tracker store is in PostgreSQL\n" + _logs(tmp_path)
         assert method is not None and b"event" in body, "Rasa events reach RabbitMQ"
     finally:
         proc.send_signal(signal.SIGINT)
