@@ -52,7 +52,9 @@ def main() -> int:
         "- Command: `make bench` (runs `bench/bench_*.py`, one process each, `OMP_NUM_THREADS=1`).",
         "- Method: each benchmark runs the real component (no mocks) on loopback, warms up first, then",
         "  reports medians and percentiles over repeated runs; baselines are run in the same process and",
-        "  the same data, side by side. Numbers vary ±10–20 % between runs on a shared 2-core machine.",
+        "  the same data, side by side. Numbers vary ±10–20 % between runs on a shared 2-core machine;",
+        "  each section states when and under what load it was taken (several were taken while other",
+        "  work shared the two cores, which inflates latencies).",
         "",
     ]
     for name in ORDER:
