@@ -60,6 +60,11 @@ def _logs(home: Path) -> str:
 @pytest.fixture()
 def run_env(tmp_path) -> dict:
     env = dict(os.environ)
+    # Other fixtures (the shared Rasa stack) may point MINGBAI_RASA_URL at their own server:
+    # the processes started here must talk to each other only.
+    for leaked in ("MINGBAI_RASA_URL", "DATABASE_URL", "REDIS_URL", "AMQP_URL", "MINGBAI_DATABASE_URL",
+                   "MINGBAI_REDIS_URL", "MINGBAI_AMQP_URL", "MINGBAI_INDEX_PATH"):
+        env.pop(leaked, None)
     env.update(MINGBAI_HOME=str(tmp_path), MINGBAI_WEB_PORT=str(free_port()),
                MINGBAI_RASA_PORT=str(free_port()), MINGBAI_ACTION_PORT=str(free_port()))
     return env
