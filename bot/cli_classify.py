@@ -10,7 +10,10 @@ import argparse
 import json
 import logging
 import sys
+
 from concurrent.futures import ThreadPoolExecutor
+
+from mingbai.jsonl import iter_jsonl
 
 log = logging.getLogger(__name__)
 BATCH = 64
@@ -62,19 +65,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     items = []
-    with open(args.input, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                print(f"第 {n} 行不是合法 JSON: {e}", file=sys.stderr)
-                return 2
-            if not isinstance(row, dict):
-                print(f"第 {n} 行应是 JSON 对象", file=sys.stderr)
-                return 2
-            items.append({"id": row.get("id", n), "text": row.get("text") or ""})
+    for n, row, error in iter_jsonl(args.input):
+        if error:
+            print(error, file=sys.stderr)
+            return 2
+        items.append({"id": row.get("id", n), "text": row.get("text") or ""})
     results = classify_items(items, with_intent=not args.no_intent)
     with open(args.output, "w", encoding="utf-8") as f:
         for r in results:

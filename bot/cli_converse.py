@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
 import time
 import uuid
 from typing import Optional
 
 import requests
 
+from mingbai.jsonl import iter_jsonl
 from mingbai.settings import get_settings
 
 OUTCOMES = {"answer", "intake", "handoff", "emergency", "status", "chitchat", "out_of_scope"}
@@ -125,14 +127,10 @@ def main(argv: list[str]) -> int:
     token = s.secret("api_token") if use_web else ""
     run_id = uuid.uuid4().hex[:8]
     n = 0
-    with open(args.input, encoding="utf-8") as fin, open(args.output, "w", encoding="utf-8") as fout:
-        for lineno, line in enumerate(fin, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                print(f"第 {lineno} 行不是合法 JSON: {e}", file=sys.stderr)
+    with open(args.output, "w", encoding="utf-8") as fout:
+        for lineno, row, error in iter_jsonl(args.input):
+            if error:
+                print(error, file=sys.stderr)
                 return 2
             rid = row.get("id", lineno)
             text = str(row.get("text") or "")

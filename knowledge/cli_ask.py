@@ -10,23 +10,19 @@ import json
 import sys
 from pathlib import Path
 
+from mingbai.jsonl import iter_jsonl
+
 
 def _answer_file(inp: Path, out: Path, domain: str | None) -> int:
     from knowledge.answer import ask
 
     n = bad = 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    with inp.open(encoding="utf-8") as fin, out.open("w", encoding="utf-8") as fout:
-        for lineno, line in enumerate(fin, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise ValueError("not an object")
-            except ValueError:
+    with out.open("w", encoding="utf-8") as fout:
+        for _lineno, item, error in iter_jsonl(inp):
+            if error:
                 bad += 1  # keep one output line per input line
-                print(f"第 {lineno} 行不是 JSON 对象", file=sys.stderr)
+                print(error, file=sys.stderr)
                 item = {"id": None, "text": None}
             r = ask(item.get("text"), item.get("domain") or domain)
             fout.write(json.dumps({"id": item.get("id"), **r}, ensure_ascii=False) + "\n")
