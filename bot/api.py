@@ -2,10 +2,15 @@
 
 Body: {"text": "...", "id": optional}            -> {"id", "domain", "subtype", "confidence", "intent"}
   or  {"items": [{"id": ..., "text": ...}, ...]} -> {"results": [...]}   (at most 200 items)
+
+Auth: `Authorization: Bearer <token>` as for /api/v1/tickets (tickets.api.require_token).
+`mingbai classify` calls bot.cli_classify directly and needs no token.
 """
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+
+from tickets.api import require_token
 
 bp = Blueprint("bot", __name__)
 
@@ -14,6 +19,7 @@ MAX_TEXT = 4000
 
 
 @bp.post("/api/v1/classify")
+@require_token
 def api_classify():
     from bot.cli_classify import classify_items
 

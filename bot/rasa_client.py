@@ -4,6 +4,9 @@ turn()   — one resident message through the REST channel; returns Rasa's messa
            ([{"recipient_id", "text"}, {"recipient_id", "custom": {...}}, ...]).
 pause()  — ConversationPaused: Rasa ignores the conversation (staff handoff).
 resume() — ConversationResumed: the bot answers again.
+
+Rasa's HTTP API runs with --auth-token (mingbai.rasa_runtime.server_cmd): every call sends
+?token=… (settings.secret("rasa_token")). Error messages never quote the URL (it holds the token).
 """
 from __future__ import annotations
 
@@ -33,6 +36,15 @@ def _base(base_url: Optional[str] = None) -> str:
     return (base_url or get_settings().rasa_base_url).rstrip("/")
 
 
+def _auth() -> dict:
+    return {"token": get_settings().secret("rasa_token")}
+
+
+def _unreachable(e: Exception) -> RasaUnavailable:
+    # requests quotes the whole URL (with ?token=) in its messages: keep only the error type.
+    return RasaUnavailable(f"Rasa unreachable: {type(e).__name__}")
+
+
 def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url: Optional[str] = None) -> list[dict]:
     payload: dict[str, Any] = {"sender": sender_id, "message": text}
     metadata = dict(metadata or {})
@@ -47,9 +59,10 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
     if metadata:
         payload["metadata"] = metadata
     try:
-        r = _session.post(f"{_base(base_url)}/webhooks/rest/webhook", json=payload, timeout=TURN_TIMEOUT)
+        r = _session.post(f"{_base(base_url)}/webhooks/rest/webhook", json=payload, params=_auth(),
+                          timeout=TURN_TIMEOUT)
     except requests.RequestException as e:
-        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+        raise _unreachable(e) from None
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     try:
@@ -62,9 +75,9 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
 def _event(sender_id: str, event: dict, base_url: Optional[str] = None) -> None:
     url = f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker/events"
     try:
-        r = _session.post(url, json=event, timeout=(3.05, 10))
+        r = _session.post(url, json=event, params=_auth(), timeout=(3.05, 10))
     except requests.RequestException as e:
-        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+        raise _unreachable(e) from None
     if r.status_code >= 300:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
 
@@ -80,9 +93,10 @@ def resume(sender_id: str, *, base_url: Optional[str] = None) -> None:
 def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> dict:
     """POST /model/parse: {"intent": {"name", "confidence"}, ...}."""
     try:
-        r = _session.post(f"{_base(base_url)}/model/parse", json={"text": text}, timeout=(3.05, timeout))
+        r = _session.post(f"{_base(base_url)}/model/parse", json={"text": text}, params=_auth(),
+                          timeout=(3.05, timeout))
     except requests.RequestException as e:
-        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+        raise _unreachable(e) from None
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     return r.json()
@@ -91,9 +105,9 @@ def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> 
 def tracker(sender_id: str, *, base_url: Optional[str] = None) -> dict:
     try:
         r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
-                         timeout=(3.05, 10))
+                         params=_auth(), timeout=(3.05, 10))
     except requests.RequestException as e:
-        raise RasaUnavailable(f"Rasa unreachable: {e}") from e
+        raise _unreachable(e) from None
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     return r.json()
@@ -101,7 +115,7 @@ def tracker(sender_id: str, *, base_url: Optional[str] = None) -> dict:
 
 def is_up(*, base_url: Optional[str] = None, timeout: float = 2) -> bool:
     try:
-        return _session.get(f"{_base(base_url)}/status", timeout=timeout).status_code == 200
+        return _session.get(f"{_base(base_url)}/status", params=_auth(), timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
 

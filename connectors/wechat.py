@@ -22,6 +22,7 @@ from connectors.split import WECHAT_TEXT_BYTES, split_message
 from connectors.wxcrypto import (
     read_capped_body,
     Rejected,
+    check_replay,
     check_sig,
     check_timestamp,
     decrypt,
@@ -237,12 +238,19 @@ def receive():
             if not isinstance(encrypt, str) or not encrypt:
                 raise Rejected(400, "no Encrypt element")
             check_sig([st.wechat_token, timestamp, nonce, encrypt], a.get("msg_signature"))
+            check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""))
             keys = [k for k in (st.wechat_aes_key, st.wechat_aes_key_previous) if k]
             inner_xml, key_used = decrypt(encrypt, keys, st.wechat_appid)
             fields = parse_xml(inner_xml)
         else:
             if "Encrypt" in outer and "MsgType" not in outer:
                 raise Rejected(400, "encrypted body without encrypt_type=aes")
+            if st.wechat_aes_key:
+                # Safe (or compatible) mode is configured: WeChat always sends encrypt_type=aes.
+                # A plaintext body is only signed over timestamp+nonce, not over its content, so
+                # accepting it would let anyone with one old URL inject messages.
+                raise Rejected(403, "plaintext callback refused: safe mode is configured")
+            check_replay(CHANNEL, timestamp, nonce, a.get("signature", ""))
             fields = outer
         if not fields.get("MsgType"):
             raise Rejected(400, "no MsgType")

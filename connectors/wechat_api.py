@@ -7,6 +7,8 @@ from one DB row (connector_access_token); only the process that wins a compare-a
 Outgoing WeChat/WeCom messages sit in connector_outbox until sent, so a restart loses nothing:
   pending/failed --send--> sent
                  --45015 (48 h window closed)--> held  (released when the resident writes again)
+                 --45047 (20 messages per window used up)--> held  (likewise)
+                 --45009 (daily API quota)--> failed, retried an hour later
                  --48001 (no API permission)--> passive_wait (goes out with the next passive reply)
                  --too many attempts--> dead
 """
@@ -31,16 +33,42 @@ log = logging.getLogger(__name__)
 TOKEN_EXPIRED = {40001, 42001, 40014}
 OUTSIDE_WINDOW = 45015
 NOT_AUTHORISED = 48001
-RATE_LIMITED = {45047, 45009}
+OUT_OF_COUNT = 45047   # customer-service messages per window used up: wait for the resident
+DAILY_QUOTA = 45009    # the account's daily API quota: try again later
+RATE_LIMITED = {OUT_OF_COUNT, DAILY_QUOTA}
+QUOTA_RETRY = timedelta(hours=1)
 MAX_ATTEMPTS = 8
 HTTP_TIMEOUT = 8
+# How long a staff / system send waits for the first delivery attempt, so the console can say
+# 「已发送」 only for texts that really went out (held / failed ones are reported as not yet sent).
+CONFIRM_WAIT_S = 2.5
+UNDELIVERED = ("pending", "failed", "held", "passive_wait", "dead")
 
 
 class ApiError(RuntimeError):
-    def __init__(self, errcode: int, errmsg: str = ""):
-        super().__init__(f"{errcode} {errmsg}".strip())
+    def __init__(self, errcode: int, errmsg: str = "", path: str = ""):
+        from mingbai.privacy import redact_secrets
+
+        errmsg = redact_secrets(str(errmsg or ""))[:200]
+        super().__init__(" ".join(p for p in (str(errcode), errmsg, path) if p))
         self.errcode = errcode
         self.errmsg = errmsg
+        self.path = path
+
+
+def _path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return "?"
+
+
+def _safe_http_error(e: Exception, url: str) -> ApiError:
+    """A transport error as something safe to log and store: its type and the URL *path*.
+    requests puts the full URL (appid/secret, access_token) into its messages; drop them."""
+    return ApiError(-4, type(e).__name__, _path(url))
 
 
 def _aware(dt: datetime) -> datetime:
@@ -82,10 +110,15 @@ class _App:
 
 
 def _fetch_token(app: _App) -> tuple[str, int]:
-    r = _session().get(app.token_url, params=app.token_params, timeout=HTTP_TIMEOUT)
-    data = r.json()
+    try:
+        r = _session().get(app.token_url, params=app.token_params, timeout=HTTP_TIMEOUT)
+        data = r.json()
+    except (requests.RequestException, ValueError) as e:
+        raise _safe_http_error(e, app.token_url) from None  # no chained message with the secret
+    if not isinstance(data, dict) or "access_token" not in data and not data.get("errcode"):
+        raise ApiError(-5, "unexpected token response", _path(app.token_url))
     if data.get("errcode"):
-        raise ApiError(int(data["errcode"]), data.get("errmsg", ""))
+        raise ApiError(int(data["errcode"]), data.get("errmsg", ""), _path(app.token_url))
     return data["access_token"], int(data.get("expires_in", 7200))
 
 
@@ -149,23 +182,29 @@ def _post(kind: str, path: str, payload: dict) -> dict:
     import json
 
     token = get_token(kind)
+    url = f"{_App(kind).base}{path}"
     for attempt in range(2):
-        r = _session().post(
-            f"{_App(kind).base}{path}",
-            params={"access_token": token},
-            data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            timeout=HTTP_TIMEOUT,
-        )
-        data = r.json()
+        try:
+            r = _session().post(
+                url,
+                params={"access_token": token},
+                data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=HTTP_TIMEOUT,
+            )
+            data = r.json()
+        except (requests.RequestException, ValueError) as e:
+            raise _safe_http_error(e, url) from None  # the URL carries the access_token
+        if not isinstance(data, dict):
+            raise ApiError(-5, "unexpected response", path)
         code = int(data.get("errcode", 0) or 0)
         if code in TOKEN_EXPIRED and attempt == 0:
             token = get_token(kind, invalid=token)
             continue
         if code:
-            raise ApiError(code, data.get("errmsg", ""))
+            raise ApiError(code, data.get("errmsg", ""), path)
         return data
-    raise ApiError(-1, "token refresh did not help")
+    raise ApiError(-1, "token refresh did not help", path)
 
 
 def send_custom_text(openid: str, text: str) -> dict:
@@ -200,7 +239,41 @@ def enqueue(resident_key: str, channel: str, text: str, *, author: str = "bot",
     if channel in ("wechat", "wecom"):
         ensure_worker()
         _wake.set()
+        if author != "bot" and status == "pending" and not _confirmed(rid):
+            # Staff replies and notices: report "not delivered yet" (held by the platform's
+            # limits, failed, or still queued) instead of letting the console say 「已发送」.
+            # The row stays in the outbox and goes out later.
+            return None
     return rid
+
+
+def _confirmed(rid: int, wait_s: Optional[float] = None) -> bool:
+    """Wait briefly for the worker's first attempt on row `rid`; True only once it was sent."""
+    deadline = time.monotonic() + (CONFIRM_WAIT_S if wait_s is None else wait_s)
+    while True:
+        with session_scope() as s:
+            row = s.get(Outbox, rid)
+            status, attempts = (row.status, row.attempts) if row is not None else ("gone", 0)
+        if status == "sent":
+            return True
+        if status in ("held", "passive_wait", "dead", "gone") or (status == "failed" and attempts):
+            return False
+        if time.monotonic() > deadline:
+            return False
+        _wake.set()
+        time.sleep(0.05)
+
+
+def undelivered(resident_key: str) -> list[dict]:
+    """Texts for this resident that have not gone out (for the console: 待发送/已暂缓/发送失败)."""
+    labels = {"pending": "待发送", "failed": "发送失败，稍后重试", "held": "已暂缓（等居民再次发消息后发送）",
+              "passive_wait": "等居民下次发消息时随回复发送", "dead": "发送失败"}
+    with session_scope() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.resident_key == resident_key,
+                                              Outbox.channel.in_(("wechat", "wecom")),
+                                              Outbox.status.in_(UNDELIVERED)).order_by(Outbox.id)).all()
+        return [{"id": r.id, "text": r.text, "status": r.status, "label": labels.get(r.status, r.status),
+                 "error": r.last_error} for r in rows]
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -213,6 +286,11 @@ def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
     from connectors.message import user_of
 
     user = user_of(row.resident_key)
+    with session_scope() as s:  # keep the order: nothing overtakes a text held for this resident
+        ahead = s.scalar(select(Outbox.id).where(Outbox.resident_key == row.resident_key,
+                                                 Outbox.status == "held", Outbox.id < row.id).limit(1))
+    if ahead is not None:
+        return "held", f"waiting behind held message {ahead} (not sent)"
     try:
         if row.channel == "wechat":
             if not window_open(row.resident_key):
@@ -224,15 +302,18 @@ def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
             return "pending", None
         return "sent", None
     except ApiError as e:
-        if e.errcode == OUTSIDE_WINDOW:
+        if e.errcode in (OUTSIDE_WINDOW, OUT_OF_COUNT):
+            # Both clear when the resident writes again (gateway.touch_window releases held rows).
             return "held", str(e)
+        if e.errcode == DAILY_QUOTA:
+            return "quota", str(e)
         if e.errcode == NOT_AUTHORISED:
             # Personal-subject accounts have no customer-service API: the text rides along with
             # the next passive reply instead (connectors.wechat.take_waiting).
             return ("passive_wait" if row.channel == "wechat" else "dead"), str(e)
         return "failed", str(e)
-    except (requests.RequestException, ValueError) as e:
-        return "failed", f"{type(e).__name__}: {e}"[:500]
+    except (requests.RequestException, ValueError) as e:  # defensive: _post/_fetch_token wrap these
+        return "failed", type(e).__name__
 
 
 def process_due(limit: int = 20) -> int:
@@ -270,6 +351,8 @@ def process_due(limit: int = 20) -> int:
         values: dict = {"attempts": attempts, "locked_until": None, "last_error": err}
         if status == "sent":
             values.update(status="sent", sent_at=utcnow())
+        elif status == "quota":  # the whole account is out of quota: not this row's fault
+            values.update(status="failed", attempts=row.attempts, next_try=utcnow() + QUOTA_RETRY)
         elif status == "failed":
             if attempts >= MAX_ATTEMPTS:
                 values.update(status="dead")

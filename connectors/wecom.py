@@ -13,7 +13,15 @@ from flask import Blueprint, Response, abort, request
 
 from connectors import gateway
 from connectors.message import InboundMessage, from_wx_fields
-from connectors.wxcrypto import Rejected, check_sig, check_timestamp, decrypt, parse_xml, read_capped_body
+from connectors.wxcrypto import (
+    Rejected,
+    check_replay,
+    check_sig,
+    check_timestamp,
+    decrypt,
+    parse_xml,
+    read_capped_body,
+)
 from mingbai.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -92,6 +100,7 @@ def receive():
         if not isinstance(encrypt, str) or not encrypt:
             raise Rejected(400, "no Encrypt element")
         check_sig([st.wecom_token, timestamp, nonce, encrypt], a.get("msg_signature"))
+        check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""))
         inner, _ = decrypt(encrypt, [st.wecom_aes_key], st.wecom_corpid)
         msg = _to_inbound(parse_xml(inner))
     except Rejected as e:

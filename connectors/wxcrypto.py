@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import struct
+import threading
 import time
 from typing import Iterable, Optional
 
@@ -20,6 +21,17 @@ MAX_BODY = 64 * 1024           # a WeChat callback is a few KB; nothing legitima
 REPLAY_WINDOW_S = 300          # timestamps further than this from now are replays (or clock abuse)
 
 _DANGEROUS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+# Fields the channels read as text, with the longest value that can be genuine. Anything else
+# (a nested element, an attribute, a repeated element, an absurd length) is refused with a 400
+# before the channel code sees it. Other fields may nest (SendLocationInfo, ScanCodeInfo …).
+SCALAR_FIELDS: dict[str, int] = {
+    "ToUserName": 64, "FromUserName": 64, "CreateTime": 16, "MsgType": 32, "MsgId": 32, "MsgID": 32,
+    "Event": 32, "EventKey": 256, "AgentID": 16, "Encrypt": MAX_BODY, "Content": MAX_BODY,
+    "Recognition": MAX_BODY, "Label": 1024, "Location_X": 32, "Location_Y": 32, "Scale": 16,
+    "Latitude": 32, "Longitude": 32, "Precision": 32, "MediaId": 256, "PicUrl": 2048, "Format": 16,
+    "ThumbMediaId": 256, "Title": 1024, "Description": 4096, "Url": 2048,
+}
 
 
 class Rejected(Exception):
@@ -69,7 +81,77 @@ def parse_xml(body: bytes | str) -> dict:
         raise Rejected(400, "not XML") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("xml"), dict):
         raise Rejected(400, "not a WeChat XML document")
-    return doc["xml"]
+    fields = doc["xml"]
+    for name, limit in SCALAR_FIELDS.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):  # <FromUserName><a/></FromUserName>, attributes, repeats
+            raise Rejected(400, f"{name} must be plain text")
+        if len(value) > limit:
+            raise Rejected(400, f"{name} too long")
+    return fields
+
+
+class NonceCache:
+    """Remembers (timestamp, nonce, signature) tuples for the replay window, so a captured
+    callback cannot be played again. Redis (SET NX EX) when MINGBAI_REDIS_URL is set, shared by
+    every process; else in this process (a waitress server is one process)."""
+
+    MAX_LOCAL = 100_000
+
+    def __init__(self, window: int = REPLAY_WINDOW_S):
+        self.ttl = 2 * window + 60  # a timestamp is accepted ±window around now
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._redis = None
+        self._redis_url: Optional[str] = None
+
+    def _client(self, url: str):
+        if self._redis is None or self._redis_url != url:
+            import redis
+
+            self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            self._redis_url = url
+        return self._redis
+
+    def first_use(self, channel: str, *parts: str) -> bool:
+        """True the first time this tuple is seen within the window; False for a replay."""
+        from mingbai.settings import get_settings
+
+        key = f"mingbai:wxnonce:{channel}:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        url = get_settings().redis_url
+        if url:
+            try:
+                return bool(self._client(url).set(key, b"1", nx=True, ex=self.ttl))
+            except Exception:  # Redis down: fall back to this process rather than fail open
+                pass
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) >= self.MAX_LOCAL:
+                for k in [k for k, exp in self._seen.items() if exp <= now]:
+                    del self._seen[k]
+                if len(self._seen) >= self.MAX_LOCAL:  # a flood within the window: forget the oldest
+                    for k in list(self._seen)[: self.MAX_LOCAL // 10]:
+                        del self._seen[k]
+            exp = self._seen.get(key)
+            if exp is not None and exp > now:
+                return False
+            self._seen[key] = now + self.ttl
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+nonces = NonceCache()
+
+
+def check_replay(channel: str, timestamp: str, nonce: str, signature: str) -> None:
+    """Call after the signature checked out: refuse the same signed request a second time."""
+    if not nonces.first_use(channel, timestamp or "", nonce or "", (signature or "").strip().lower()):
+        raise Rejected(403, "replayed request (timestamp/nonce already used)")
 
 
 class _Bad(Exception):

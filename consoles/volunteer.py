@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -30,7 +31,8 @@ from tickets import service
 from tickets.clock import local, now as clock_now
 from tickets.lifecycle import NEXT_ROUTES, OPEN, OUTCOMES, STATUS_LABELS, ConflictError, TransitionError, allowed
 
-bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static", static_url_path="/static")  # vendored Chart.js for the report
 
 CANNED = [
     "您好，我是{who}，已经收到您反映的情况，正在了解，请放心。",
@@ -59,12 +61,30 @@ def _ctx():
     return {"console_csrf": _csrf_token, "status_labels": STATUS_LABELS}
 
 
+def _idle_expired() -> bool:
+    """Console sessions end after console_idle_minutes without a request."""
+    from mingbai.settings import get_settings
+
+    now = int(time.time())
+    seen = session.get("staff_seen")
+    if not isinstance(seen, int) or now - seen > get_settings().console_idle_minutes * 60:
+        return True
+    if now - seen >= 30:  # refresh at most every 30 s (each refresh rewrites the cookie)
+        session["staff_seen"] = now
+    return False
+
+
 def login_required(fn):
     @wraps(fn)
     def wrapper(*a, **kw):
         from tickets.users import get_user
 
         name = session.get("staff")
+        if name and _idle_expired():
+            session.pop("staff", None)
+            session.pop("staff_seen", None)
+            flash("长时间未操作，已自动退出，请重新登录。", "error")
+            name = None
         user = get_user(name) if name else None
         if user is None:
             return redirect(url_for("console.login", next=request.path))
@@ -85,21 +105,62 @@ def admin_required(fn):
     return wrapper
 
 
+_DUMMY_HASH: Optional[str] = None
+
+
+def _dummy_hash() -> str:
+    """A password hash made like real ones (same method and cost), for unknown usernames."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        from werkzeug.security import generate_password_hash
+
+        _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def _check_password(username: str, password: str) -> Optional[dict]:
+    """authenticate(), with the same password-hash work whether or not the user exists, so the
+    response time does not tell an attacker which usernames are real."""
+    from werkzeug.security import check_password_hash
+
+    from tickets.users import authenticate, get_user
+
+    if not username or get_user(username) is None:  # unknown or inactive: authenticate skips the hash
+        check_password_hash(_dummy_hash(), password or "")
+    return authenticate(username, password)
+
+
+def _safe_next(nxt: str) -> str:
+    # Only paths inside the console: no "//evil.example", no "/console\\..", no scheme.
+    if nxt.startswith("/console") and not nxt.startswith("//") and "\\" not in nxt and "://" not in nxt:
+        return nxt
+    return url_for("console.index")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        from tickets.users import authenticate
-
-        user = authenticate(request.form.get("username", "").strip(), request.form.get("password", ""))
+        username = request.form.get("username", "").strip()[:80]
+        guard = current_app.extensions.get("mingbai_login_guard")
+        if guard is not None and guard.locked(username):
+            _dummy_hash()
+            error = (f"登录失败次数太多，这个账号已暂时锁定。请 {guard.minutes} 分钟后再试；"
+                     "如果忘记了密码，请联系管理员重置。")
+            return render_template("console/login.html", error=error), 429
+        user = _check_password(username, request.form.get("password", ""))
         if user:
-            session.clear()
+            if guard is not None:
+                guard.succeeded(username)
+            session.clear()  # a fresh session: no fixation
             session["staff"] = user["username"]
+            session["staff_seen"] = int(time.time())
             _csrf_token()
-            nxt = request.args.get("next") or ""
-            return redirect(nxt if nxt.startswith("/console") else url_for("console.index"))
+            return redirect(_safe_next(request.args.get("next") or ""))
+        if guard is not None:
+            guard.failed(username)
         error = "用户名或密码不对"
-    return render_template("console/login.html", error=error)
+    return render_template("console/login.html", error=error), status
 
 
 @bp.post("/logout")
@@ -461,14 +522,32 @@ def agreement(number: str):
 
 # Maintainer --------------------------------------------------------------------------------------
 
+def _report_args():
+    """?period=week|month|year&at=2026-W48|2026-11|2026&scope=QFZ (month= still works)."""
+    from tickets.report import ReportError, build
+
+    period = request.args.get("period") or "month"
+    at = request.args.get("at") or request.args.get("month") or None
+    if request.args.get("month") and not request.args.get("period"):
+        period = "month"
+    try:
+        return build(period, at, request.args.get("scope") or None)
+    except ReportError as e:
+        abort(400, str(e))
+
+
 @bp.get("/report")
 @admin_required
 def report():
-    from tickets.report import monthly
+    return render_template("console/report.html", r=_report_args(), user=g.user)
 
-    month = request.args.get("month") or local(clock_now()).strftime("%Y-%m")
-    try:
-        r = monthly(month)
-    except ValueError:
-        abort(400, "月份格式应为 2026-11")
-    return render_template("console/report.html", r=r, user=g.user)
+
+@bp.get("/report.csv")
+@admin_required
+def report_csv():
+    from tickets.report import to_csv
+
+    r = _report_args()
+    name = f"pingan-{r['label']}{'-' + r['scope'] if r['scope'] else ''}.csv"
+    return Response(to_csv(r), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

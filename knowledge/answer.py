@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from knowledge.laws import CIVIL_CODE, Article, display_law
 from knowledge.search import Result, Searcher
@@ -18,7 +19,6 @@ MESSAGE_LIMIT = 600  # one WeChat text message, comfortably
 DISCLAIMER = "温馨提示：以上仅供参考，不能代替律师意见；拿不准可拨打12348法律服务热线。"
 NO_ANSWER = ("这个问题我暂时没有把握答准。我可以帮您转给法律明白人（工作人员）来解答，"
              "您也可以拨打12348公共法律服务热线咨询。")
-ARTICLE_INTRO = "知识库里没有现成的解答，下面这条法律规定和您的问题可能有关："
 DEFAULT_STEPS = [
     "先和对方协商，保留好聊天记录、收据、照片等证据。",
     "协商不成，可以找村（居）委会或人民调解委员会免费调解。",
@@ -32,11 +32,36 @@ BAD_INPUT = {
     "error": "系统暂时出了点问题，请稍后再问，或拨打12348公共法律服务热线。",
 }
 CITE_PREFIX = "法律依据："
+# Article answers rest on retrieval alone: always offer a person.
+OFFER_PERSON = "以上是相关法律规定，仅供参考。情况复杂的话，回复“转人工”，请法律明白人帮您看看；也可拨打12348。"
 TRIM_MARK = "……（节选）"
 
 
 def repealed_note(name: str) -> str:
     return f"《{name}》已于2021年1月1日废止，现在适用《{CIVIL_CODE}》，下面按《{CIVIL_CODE}》回答。"
+
+
+def lead_sentence(a: Article) -> str:
+    """One plain sentence built only from where the article sits — never a paraphrase of the law."""
+    where = ""
+    part = (a.chapter or a.section or "").split(" ", 1)
+    if len(part) == 2 and part[1].strip():
+        where = f"“{part[1].strip()}”部分"
+    return f"您说的情况，《{display_law(a.law)}》{where}有规定，最相关的是{a.article}，原文如下："
+
+
+_steps_cache: dict[str, list[str]] | None = None
+
+
+def domain_steps(domain: str | None) -> list[str]:
+    """Next steps for the domain (knowledge/steps.yml); generic ones when the domain is unknown."""
+    global _steps_cache
+    if _steps_cache is None:
+        import yaml
+
+        path = Path(__file__).resolve().parent / "steps.yml"
+        _steps_cache = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return list((_steps_cache or {}).get(domain or "", DEFAULT_STEPS))
 
 
 def citation_dict(a: Article) -> dict:
@@ -64,14 +89,15 @@ def citation_line(a: Article, limit: int | None = None) -> str:
 
 
 def compose(short: str, articles: list[Article], steps: list[str], note: str | None = None,
-            limit: int = MESSAGE_LIMIT) -> str:
-    """short answer + 法律依据 + 下一步 + disclaimer, fitted to one message."""
+            limit: int = MESSAGE_LIMIT, offer: bool = False) -> str:
+    """short answer + 法律依据 + 下一步 (+ the offer of a person) + disclaimer, fitted to one message."""
     steps = steps[:4]
     step_block = ("下一步：\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))) if steps else ""
     head = "\n".join(x for x in (note, short) if x)
+    tail = OFFER_PERSON if offer else DISCLAIMER
 
     def assemble(cites: list[str], step_text: str) -> str:
-        return "\n\n".join(x for x in [head, *cites, step_text, DISCLAIMER] if x)
+        return "\n\n".join(x for x in [head, *cites, step_text, tail] if x)
 
     cites = [citation_line(a) for a in articles]
     text = assemble(cites, step_block)
@@ -156,10 +182,13 @@ def build_answer(res: Result, searcher: Searcher, domain: str | None = None) -> 
 
     top_art = res.articles[0] if res.articles else None
     if top_art and top_art.score >= c["tau_art"]:
-        arts = [h.article for h in res.articles[:2] if h.score >= c["tau_art"]]
-        return _reply(compose(ARTICLE_INTRO, arts[:1], DEFAULT_STEPS, note),
+        # Second article only when it is nearly as good: one clear basis reads better on a phone.
+        arts = [top_art.article] + [h.article for h in res.articles[1:3]
+                                    if h.score >= max(c["tau_art"], top_art.score - c.get("second_gap", 0.08))]
+        dom = guess_domain or searcher.law_domain.get(top_art.article.law)
+        return _reply(compose(lead_sentence(top_art.article), arts[:2], domain_steps(dom), note, offer=True),
                       citations=[citation_dict(a) for a in arts], score=top_art.score, confident=True,
-                      domain=guess_domain)
+                      domain=dom)
 
     best = max([h.score for h in res.qa[:1]] + [h.score for h in res.articles[:1]] + [0.0])
     text = "\n".join(x for x in (note, NO_ANSWER) if x)

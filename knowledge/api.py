@@ -1,12 +1,18 @@
-"""POST /api/v1/ask {"text": ..., "domain": optional} -> the knowledge.ask object."""
+"""POST /api/v1/ask {"text": ..., "domain": optional} -> the knowledge.ask object.
+
+Auth: `Authorization: Bearer <token>` as for /api/v1/tickets (tickets.api.require_token).
+`mingbai ask` calls knowledge.answer directly and needs no token."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+
+from tickets.api import require_token
 
 bp = Blueprint("knowledge", __name__)
 
 
 @bp.post("/api/v1/ask")
+@require_token
 def api_ask():
     data = request.get_json(silent=True)
     if not isinstance(data, dict):

@@ -24,15 +24,67 @@ def cmd_ingest(args) -> int:
     s = get_settings()
     s.ensure_dirs()
     if not index.is_built(s.index_dir):
-        # Keep ingest inside its time budget: the article vectors come with a later `kb build`.
-        _log("首次使用：先建立内置法条和问答索引（条文向量请之后运行 mingbai kb build）…")
+        _log("首次使用：先建立内置法条和问答索引…")
         index.build(s.index_dir, article_vectors=args.with_vectors, workers=args.workers,
                     progress=not args.quiet, log=_log)
-    info = index.ingest_laws(s.index_dir, root, progress=not args.quiet, log=_log)
+    vectors_now = not args.no_vectors and not args.background
+    info = index.ingest_laws(s.index_dir, root, progress=not args.quiet, vectors=vectors_now,
+                             workers=args.workers, log=_log)
     from knowledge.search import reset_cache
 
     reset_cache()
+    if args.background and not args.no_vectors:
+        info["dense_articles"] = {"background_pid": _spawn_vectors(s, args.workers)}
+        _log("条文向量在后台计算（关键词检索已可用）；进度: mingbai kb status")
     print(json.dumps(info, ensure_ascii=False))
+    return 0
+
+
+def _spawn_vectors(s, workers: int) -> int:
+    """Detached `kb vectors`: meaning search grows over the corpus while answers keep coming."""
+    import os
+    import subprocess
+
+    log_path = s.home / "logs" / "kb-vectors.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mingbai.cli", "kb", "vectors", "--workers", str(workers),
+                                 "--quiet"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=dict(os.environ))
+    return proc.pid
+
+
+def cmd_vectors(args) -> int:
+    from knowledge import index
+
+    s = get_settings()
+    if not index.is_built(s.index_dir):
+        print("知识库索引不存在，请先运行 mingbai kb build", file=sys.stderr)
+        return 2
+    info = index.build_dense_articles(s.index_dir, workers=args.workers, progress=not args.quiet,
+                                      limit_shipped=False, save_every=4096, log=_log)
+    index.write_meta(s.index_dir, dense_scope="all", dense_progress={"done": info["articles_dense"],
+                                                                     "total": info["articles_dense"]})
+    print(json.dumps(info, ensure_ascii=False))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from knowledge import index
+
+    s = get_settings()
+    if not index.is_built(s.index_dir):
+        print(json.dumps({"built": False, "hint": "mingbai kb build"}, ensure_ascii=False))
+        return 1
+    cov = index.dense_coverage(s.index_dir)
+    meta_path = s.index_dir / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    entries = len(json.loads((s.index_dir / "qa.json").read_text(encoding="utf-8")))
+    out = {"built": True, **cov, "qa_entries": entries, "dense_scope": meta.get("dense_scope", "shipped"),
+           "updated": meta.get("updated")}
+    print(json.dumps(out, ensure_ascii=False))
+    print(f"条文 {cov['articles_in_force']} 条（内置 {cov['shipped']}），已有语义向量 {cov['with_vectors']} 条"
+          f"（{cov['coverage']:.0%}）；问答 {entries} 条", file=sys.stderr)
     return 0
 
 
@@ -99,6 +151,8 @@ def main(argv: list[str]) -> int:
     a.add_argument("dir")
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--with-vectors", action="store_true", help="首次建库时也给内置条文算向量（较慢）")
+    a.add_argument("--no-vectors", action="store_true", help="只建关键词索引，不算条文向量")
+    a.add_argument("--background", action="store_true", help="条文向量在后台计算，先用关键词检索")
     a.add_argument("--quiet", action="store_true")
     b = sub.add_parser("build", help="用内置法条和问答建立索引（可重复运行）")
     b.add_argument("--no-vectors", action="store_true", help="条文只建关键词索引（快，测试用）")
@@ -113,8 +167,13 @@ def main(argv: list[str]) -> int:
     e.add_argument("--cv", action="store_true", help="另做两折交叉验证（阈值不在测试的那一半上选）")
     e.add_argument("--output", default=str(Path(__file__).resolve().parent.parent / "eval" / "results" / "knowledge.json"))
     sub.add_parser("stats", help="索引概况")
+    sub.add_parser("status", help="索引覆盖情况（多少条文有语义向量）")
+    v = sub.add_parser("vectors", help="给全部现行条文算语义向量（可中断，下次接着算）")
+    v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     t = time.time()
-    rc = {"ingest-laws": cmd_ingest, "build": cmd_build, "eval": cmd_eval, "stats": cmd_stats}[args.cmd](args)
+    rc = {"ingest-laws": cmd_ingest, "build": cmd_build, "eval": cmd_eval, "stats": cmd_stats, "status": cmd_status,
+          "vectors": cmd_vectors}[args.cmd](args)
     _log(f"用时 {time.time() - t:.1f} 秒")
     return rc

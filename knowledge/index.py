@@ -8,7 +8,9 @@ Layout under MINGBAI_HOME/index/:
   dense_qa_ans.npy     e5 passage vectors of the curated answers
   bm25_art.npz         BM25 weights, one row per article in force (whole corpus ingested)
   dense_qa.npy         e5 query vectors of Q&A texts (question↔question is symmetric)
-  dense_art.npy/.ids   e5 vectors of shipped articles in force (the full corpus is BM25 only)
+  dense_art.npy/.ids   e5 vectors (fp16) of the articles in force: the shipped ones after `kb build`,
+                       the whole corpus after `kb ingest-laws` (built incrementally, BM25 serves meanwhile)
+  art_shipped.npy      per BM25 row: the article is in the shipped (grassroots) set
   meta.json; vectors are cached in MINGBAI_HOME/cache/kb-vectors.sqlite (keyed by text)
 """
 from __future__ import annotations
@@ -120,14 +122,22 @@ class BM25:
     def query_terms(self, text: str) -> list[str]:
         return list(dict.fromkeys(tokenize(text, bigrams=self.bigrams)))
 
-    def scores(self, terms: list[str]) -> tuple[np.ndarray, float]:
-        """-> (raw BM25 per doc, normaliser) where raw/normaliser ≈ idf-weighted share of the query matched."""
+    def scores(self, terms: list[str], extra: dict[str, float] | None = None) -> tuple[np.ndarray, float]:
+        """-> (raw BM25 per doc, normaliser) where raw/normaliser ≈ idf-weighted share of the query matched.
+
+        `extra` adds weighted terms (query expansion); they add to the score but not to the
+        normaliser, so an expansion can lift a match but never make a partial match look perfect.
+        """
         ids = [self.vocab[t] for t in terms if t in self.vocab]
         # Unknown words count as rare ones: a query about something we never index stays low.
         norm = float(sum(self.idf[i] for i in ids) + self.max_idf * (len(terms) - len(ids)))
-        if not ids:
+        typed = set(terms)
+        ext = [(self.vocab[t], w) for t, w in (extra or {}).items() if t in self.vocab and t not in typed and w > 0]
+        if not ids and not ext:
             return np.zeros(self.W.shape[0], np.float32), max(norm, 1.0)
-        s = np.asarray(self.W[:, ids].sum(axis=1)).reshape(-1)
+        cols = ids + [j for j, _ in ext]
+        wts = np.asarray([1.0] * len(ids) + [w for _, w in ext], np.float32)
+        s = np.asarray(self.W[:, cols] @ wts).reshape(-1)
         return s, max(norm, 1e-6)
 
 
@@ -203,30 +213,70 @@ def build_bm25_articles(index_dir: Path, progress: bool = True) -> dict:
     laws = sorted({r[1] for r in rows})
     law_ix = {l: i for i, l in enumerate(laws)}
     np.save(index_dir / "art_law.npy", np.asarray([law_ix[r[1]] for r in rows], np.int32))
+    np.save(index_dir / "art_shipped.npy", np.asarray([bool(r[4]) for r in rows], np.bool_))
     (index_dir / "art_laws.json").write_text(json.dumps(laws, ensure_ascii=False), encoding="utf-8")
     return {"articles_bm25": len(rows), "vocab": len(bm.vocab), "seconds": round(time.time() - t, 2)}
 
 
-def build_dense_articles(index_dir: Path, *, workers: int = 2, progress: bool = True, limit_shipped: bool = True) -> dict:
+def build_dense_articles(index_dir: Path, *, workers: int = 2, progress: bool = True, limit_shipped: bool = True,
+                         save_every: int = 0, log: Callable[[str], None] = lambda s: None) -> dict:
+    """e5 passage vectors for the articles in force (the shipped ones, or all when not limit_shipped).
+
+    Resumable and incremental: vectors go to the cache (keyed by passage text) as they are made, and
+    with `save_every` the partial matrix is published every so many articles, so a running server
+    gains meaning-search over more of the corpus while BM25 serves the rest.
+    """
     from knowledge.embed import VectorCache, encode_many
 
     t = time.time()
     corpus = lawsmod.Corpus(index_dir / "laws.sqlite")
     con = sqlite3.connect(index_dir / "laws.sqlite")
     where = "in_force = 1" + (" AND shipped = 1" if limit_shipped else "")
-    ids = [r[0] for r in con.execute(f"SELECT id FROM articles WHERE {where} ORDER BY id")]
+    # Shipped (grassroots) laws first: a partial build then covers what residents ask most.
+    ids = [r[0] for r in con.execute(f"SELECT id FROM articles WHERE {where} ORDER BY shipped DESC, id")]
     con.close()
     arts = corpus.by_ids(ids)
     bar = Progress(len(arts), "向量 (条文)", progress)
-    cache = VectorCache(cache_path(index_dir))
     st: dict = {}
-    vecs = encode_many([_art_passage(a) for a in arts], kind="passage", cache=cache, workers=workers, progress=bar,
-                       stats=st)
-    cache.close()
+    step = save_every if save_every > 0 else max(len(arts), 1)
+    vecs = np.zeros((0, 384), np.float32)
+    for start in range(0, len(arts), step):
+        part = arts[start:start + step]
+        cache = VectorCache(cache_path(index_dir))
+        v = encode_many([_art_passage(a) for a in part], kind="passage", cache=cache, workers=workers,
+                        progress=bar, stats=st)
+        cache.close()
+        vecs = np.concatenate([vecs, v.astype(np.float32)]) if len(vecs) else v.astype(np.float32)
+        _save_dense(index_dir, vecs, ids[:len(vecs)])
+        if start + step < len(arts):
+            write_meta(index_dir, dense_progress={"done": len(vecs), "total": len(ids)})
+            log(f"条文向量 {len(vecs)}/{len(ids)}")
     bar.close()
-    np.save(index_dir / "dense_art.npy", vecs.astype(np.float32))
-    np.save(index_dir / "dense_art_ids.npy", np.asarray(ids, np.int64))
     return {"articles_dense": len(ids), "newly_encoded": st.get("encoded", 0), "seconds": round(time.time() - t, 2)}
+
+
+def _save_dense(index_dir: Path, vecs: np.ndarray, ids: list[int]) -> None:
+    """Publish vectors + ids together (write-then-rename, ids first is never read without vectors)."""
+    tmp_v, tmp_i = index_dir / "dense_art.tmp.npy", index_dir / "dense_art_ids.tmp.npy"
+    np.save(tmp_v, vecs.astype(np.float16))
+    np.save(tmp_i, np.asarray(ids, np.int64))
+    tmp_i.replace(index_dir / "dense_art_ids.npy")
+    tmp_v.replace(index_dir / "dense_art.npy")
+
+
+def dense_coverage(index_dir: Path) -> dict:
+    """How much of the corpus in force has meaning vectors (for `kb status`)."""
+    con = sqlite3.connect(index_dir / "laws.sqlite")
+    total, shipped = con.execute("SELECT COUNT(*), COALESCE(SUM(shipped), 0) FROM articles WHERE in_force = 1").fetchone()
+    con.close()
+    path = index_dir / "dense_art_ids.npy"
+    have = set(np.load(path).tolist()) if path.exists() else set()
+    con = sqlite3.connect(index_dir / "laws.sqlite")
+    ids = [r[0] for r in con.execute("SELECT id FROM articles WHERE in_force = 1")]
+    con.close()
+    covered = sum(1 for i in ids if i in have)
+    return {"articles_in_force": total, "shipped": int(shipped), "with_vectors": covered,
+            "coverage": round(covered / total, 4) if total else 0.0}
 
 
 def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, progress: bool = True) -> dict:
@@ -282,7 +332,10 @@ def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir:
     info["bm25_articles"] = build_bm25_articles(index_dir, progress)
     log(f"条文检索: {info['bm25_articles']}")
     if article_vectors:
-        info["dense_articles"] = build_dense_articles(index_dir, workers=workers, progress=progress)
+        meta_path = index_dir / "meta.json"
+        scope_all = meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("dense_scope") == "all"
+        info["dense_articles"] = build_dense_articles(index_dir, workers=workers, progress=progress,
+                                                      limit_shipped=not scope_all)
         log(f"条文向量: {info['dense_articles']}")
     else:
         for name in ("dense_art.npy", "dense_art_ids.npy"):
@@ -294,14 +347,21 @@ def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir:
     return info
 
 
-def ingest_laws(index_dir: Path, root: Path, *, progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
-    """Add any folder of the statute format; BM25 covers all of it, vectors stay on the shipped set."""
+def ingest_laws(index_dir: Path, root: Path, *, progress: bool = True, vectors: bool = True, workers: int = 2,
+                log: Callable[[str], None] = lambda s: None) -> dict:
+    """Add any folder of the statute format: BM25 over all of it at once, then meaning vectors for
+    every article in force (shipped laws first, published every few thousand, resumable)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     t = time.time()
     info = {"ingest": ingest_dir(index_dir, root, shipped=False)}
     log(f"条文入库: {info['ingest']}")
     info["bm25_articles"] = build_bm25_articles(index_dir, progress)
     log(f"条文检索: {info['bm25_articles']}")
+    write_meta(index_dir, dense_scope="all")  # a later `kb build` keeps the whole corpus searchable by meaning
+    if vectors:
+        info["dense_articles"] = build_dense_articles(index_dir, workers=workers, progress=progress,
+                                                      limit_shipped=False, save_every=8192, log=log)
+        log(f"条文向量: {info['dense_articles']}")
     info["seconds"] = round(time.time() - t, 2)
     write_meta(index_dir, **{"ingest_" + Path(root).name: info})
     return info
@@ -322,6 +382,7 @@ class Loaded:
     art_ids: np.ndarray
     art_law: np.ndarray
     art_laws: list[str]
+    art_shipped: np.ndarray
     art_vecs: np.ndarray | None
     art_vec_rows: np.ndarray | None  # row in art_ids for each dense vector
     faiss_qa: object
@@ -347,8 +408,10 @@ def load(index_dir: Path) -> Loaded:
     art_ids = np.load(index_dir / "art_ids.npy")
     art_vecs = art_vec_rows = faiss_art = None
     if (index_dir / "dense_art.npy").exists():
-        art_vecs = np.load(index_dir / "dense_art.npy")
+        art_vecs = np.load(index_dir / "dense_art.npy").astype(np.float32)
         dense_ids = np.load(index_dir / "dense_art_ids.npy")
+        n = min(len(art_vecs), len(dense_ids))  # a background build may be publishing right now
+        art_vecs, dense_ids = art_vecs[:n], dense_ids[:n]
         pos = {int(a): i for i, a in enumerate(art_ids)}
         keep = [i for i, a in enumerate(dense_ids) if int(a) in pos]  # drop superseded since
         art_vecs = art_vecs[keep]
@@ -361,5 +424,7 @@ def load(index_dir: Path) -> Loaded:
         bm_qa_ans=BM25.load(index_dir / "bm25_qa_ans"), qa_ans_vecs=np.load(index_dir / "dense_qa_ans.npy"),
         bm_art=BM25.load(index_dir / "bm25_art"), art_ids=art_ids, art_law=np.load(index_dir / "art_law.npy"),
         art_laws=json.loads((index_dir / "art_laws.json").read_text(encoding="utf-8")),
+        art_shipped=(np.load(index_dir / "art_shipped.npy") if (index_dir / "art_shipped.npy").exists()
+                     else np.ones(len(art_ids), np.bool_)),
         art_vecs=art_vecs, art_vec_rows=art_vec_rows, faiss_qa=_faiss(qa_vecs), faiss_art=faiss_art,
     )

@@ -10,6 +10,7 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -218,7 +219,7 @@ def resolve_versions(files: Iterable[LawFile]) -> list[Article]:
             latest[law] = v
     out: list[Article] = []
     for (law, version, _), lf in sorted(seen.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
-        in_force = (version or "") == latest[law]
+        in_force = (version or "") == latest[law] and not out_of_force(law, version)
         dedup: set[tuple[int, int]] = set()
         for a in lf.articles:
             if (a.num, a.sub) in dedup:
@@ -227,6 +228,29 @@ def resolve_versions(files: Iterable[LawFile]) -> list[Article]:
             a.in_force = in_force
             out.append(a)
     return out
+
+
+SUPERSEDED_PATH = Path(__file__).resolve().parent / "superseded.yml"
+_REPEALED_INTERPRETATION = re.compile("《(" + "|".join(REPEALED_BY_CIVIL_CODE) + ")》")
+
+
+@lru_cache(maxsize=1)
+def superseded() -> dict[str, dict]:
+    """law_key -> {in_force_from, note}: the corpus's newest version is older than the law in force."""
+    import yaml
+
+    if not SUPERSEDED_PATH.exists():
+        return {}
+    rows = yaml.safe_load(SUPERSEDED_PATH.read_text(encoding="utf-8")) or []
+    return {law_key(r["law"]): r for r in rows if isinstance(r, dict) and r.get("law")}
+
+
+def out_of_force(law: str, version: str | None) -> bool:
+    """True for a version that must never be cited as in force although it is the newest we hold."""
+    if _REPEALED_INTERPRETATION.search(law):
+        return True  # 适用《婚姻法》… 若干问题的解释: repealed with the law itself on 2021-01-01
+    row = superseded().get(law_key(law))
+    return bool(row) and (version or "") < str(row.get("in_force_from", ""))
 
 
 def load_articles(root: Path = STATUTES_DIR) -> list[Article]:
@@ -267,6 +291,12 @@ def store_articles(db_path: Path, articles: Iterable[Article], *, shipped: bool)
             "UPDATE articles SET in_force = (COALESCE(version,'') = (SELECT MAX(COALESCE(version,''))"
             " FROM articles b WHERE b.law_key = articles.law_key))"
         )
+        # …unless a newer revision took effect that the corpus does not hold (superseded.yml), or it
+        # interprets a law the 民法典 repealed.
+        for law, version in con.execute("SELECT DISTINCT law, version FROM articles WHERE in_force = 1").fetchall():
+            if out_of_force(law, version):
+                con.execute("UPDATE articles SET in_force = 0 WHERE law = ? AND COALESCE(version,'') = ?",
+                            (law, version or ""))
         con.commit()
         return con.execute("SELECT COUNT(*) FROM articles").fetchone()[0] - before
     finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge import index as idx
+from knowledge.index import tokenize
 from knowledge.laws import (CIVIL_CODE, REPEALED_ARTICLE_MAP, REPEALED_BY_CIVIL_CODE, Article, law_key)
 from knowledge.numerals import CN_NUM, cn2int
 from knowledge.qa import Entry
@@ -29,6 +30,10 @@ DEFAULTS = {
     "lo": 0.84, "hi": 0.95, "alpha": 0.5, "domain_bonus": 0.04, "domain_penalty": 0.04,
     "ans_lex": 0.2, "ans_dense": 0.1, "ans_lo": 0.80, "ans_hi": 0.92,
     "tau_qa": 0.52, "tau_art": 0.55, "len_relief": 0.0, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
+    # whole-corpus article ranking (search_articles); calibrated by bench/corpus/calibrate.py
+    "w_dense": 0.5, "w_lex": 0.5, "w_vote": 0.4, "w_prior": 0.15, "w_shipped": 0.05, "w_domain": 0.1,
+    "expansion_weight": 0.5, "vote_floor": 0.35, "vote_k": 5, "vote_secondary": 0.8,
+    "cand_lex": 200, "cand_dense": 200,
 }
 _ART_REF = re.compile(rf"第\s*([{CN_NUM}0-9]+)\s*条(?:之([{CN_NUM}]+))?")
 
@@ -76,6 +81,11 @@ class Searcher:
         self.law_names = sorted(set(loaded.art_laws) | set(loaded.corpus.law_names.values()), key=len, reverse=True)
         self.law_index = {name: i for i, name in enumerate(loaded.art_laws)}
         self._civil_mask = loaded.art_law == self.law_index.get(CIVIL_CODE, -1)
+        self._vec_covered = np.zeros(len(loaded.art_ids), np.bool_)
+        if loaded.art_vec_rows is not None:
+            self._vec_covered[loaded.art_vec_rows] = True
+        self._build_priors()
+        self.capture: list | None = None  # calibration: collects (rows, features) per query
 
     # ------------------------------------------------------------------ law mentions
     def laws_in(self, text: str) -> tuple[list[tuple[int, int, str]], str | None]:
@@ -176,19 +186,132 @@ class Searcher:
         return [QAHit(L.entries[i], float(s[i]), float(dense[i]) if dense is not None else 0.0, float(lex[i]))
                 for i in top]
 
-    def search_articles(self, text: str, qv: np.ndarray | None, k: int = 5, mode: str = "hybrid",
-                        laws: list[str] | None = None, civil_only: bool = False) -> list[ArticleHit]:
+    # ------------------------------------------------------------------ article priors
+    def _build_priors(self) -> None:
+        """Which laws residents' questions rest on, learned from the curated entries' citations.
+
+        law_prior[law]   log-scaled share of curated citations (+ a floor for shipped laws), 0..1
+        domain_law[d]    the same, per domain: 劳动纠纷 → 劳动合同法, 劳动争议调解仲裁法, 工伤保险条例 …
+        cite_rows[e]     BM25 rows of entry e's cited articles (curated paraphrases vote for them)
+        """
         L = self.L
+        n_laws = len(L.art_laws)
+        key_ix = {law_key(name): i for i, name in enumerate(L.art_laws)}
+        counts = np.zeros(n_laws, np.float32)
+        dom_counts: dict[str, np.ndarray] = {}
+        row_of = {int(a): r for r, a in enumerate(L.art_ids)}
+        self.cite_rows: list[list[int]] = []
+        for e in L.entries:
+            rows = []
+            for c in e.citations:
+                li = key_ix.get(law_key(c["law"]))
+                if li is None:
+                    continue
+                counts[li] += 1
+                dom_counts.setdefault(e.domain, np.zeros(n_laws, np.float32))[li] += 1
+                a = L.corpus.get(c["law"], c["article"])
+                if a is not None and a.id in row_of:
+                    rows.append(row_of[a.id])
+            self.cite_rows.append(rows)
+        norm = np.log1p(counts) / max(float(np.log1p(counts.max())), 1e-6) if n_laws else counts
+        self.law_prior = norm.astype(np.float32)
+        # The domain a law's questions usually belong to (next steps for an article answer).
+        self.law_domain: dict[str, str] = {}
+        for d, v in dom_counts.items():
+            for li in np.nonzero(v)[0]:
+                name = L.art_laws[int(li)]
+                best = self.law_domain.get(name)
+                if best is None or dom_counts[best][li] < v[li]:
+                    self.law_domain[name] = d
+        self.domain_law = {d: (np.log1p(v) / max(float(np.log1p(v.max())), 1e-6)).astype(np.float32)
+                           for d, v in dom_counts.items()}
+
+    def _votes(self, qa_hits: list[QAHit], exclude: str | None = None) -> dict[int, float]:
+        """Curated paraphrases as extra queries: a close entry votes for the articles it cites."""
+        c = self.c
+        floor = c["vote_floor"]
+        out: dict[int, float] = {}
+        pos = {e.id: i for i, e in enumerate(self.L.entries)}
+        for h in qa_hits[: int(c["vote_k"])]:
+            if h.entry.id == exclude or h.score < floor:
+                continue
+            strength = min((h.score - floor) / max(c["tau_qa"] - floor, 1e-6), 1.0)
+            for j, r in enumerate(self.cite_rows[pos[h.entry.id]]):
+                v = strength * (1.0 if j == 0 else c["vote_secondary"])
+                if v > out.get(r, 0.0):
+                    out[r] = v
+        return out
+
+    def _domain_weights(self, qa_hits: list[QAHit], domain: str | None) -> dict[str, float]:
+        """The domain(s) the question is about: the bot's label, else the best entries' domains."""
+        if domain:
+            return {domain: 1.0}
+        w: dict[str, float] = {}
+        for h in qa_hits[:5]:
+            if h.entry.kind == "guide":
+                continue
+            w[h.entry.domain] = w.get(h.entry.domain, 0.0) + max(h.score, 0.0)
+        tot = sum(w.values())
+        return {d: v / tot for d, v in w.items()} if tot > 0 else {}
+
+    FEATURES = ("dense", "lex", "vote", "prior", "shipped", "domain", "law_named")
+
+    def _weights(self) -> np.ndarray:
+        c = self.c
+        return np.asarray([c["w_dense"], c["w_lex"], c["w_vote"], c["w_prior"], c["w_shipped"], c["w_domain"],
+                           c["law_bonus"]], np.float32)
+
+    def _features(self, rows: np.ndarray, b: np.ndarray, dense_by_row: dict[int, float], votes: dict[int, float],
+                  qa_hits: list[QAHit], domain: str | None, law_ix: set[int]) -> np.ndarray:
+        """One row per candidate article, columns as FEATURES; the score is a weighted sum."""
+        L, c = self.L, self.c
+        d = np.asarray([dense_by_row.get(int(r), np.nan) for r in rows], np.float32)
+        if L.faiss_art is not None and L.faiss_art.ntotal:
+            # An article with a vector that missed the dense top-k lies below the k-th cosine.
+            floor = float(min(dense_by_row.values())) if dense_by_row else 0.0
+            d = np.where(np.isnan(d) & self._vec_covered[rows], floor, d)
+        # No vector yet (background build): stand in with the lexical evidence.
+        d = np.where(np.isnan(d), c["art_no_vector_weight"] * b, d).astype(np.float32)
+        laws_of = L.art_law[rows]
+        dp = np.zeros(len(rows), np.float32)
+        for dom, wt in self._domain_weights(qa_hits, domain).items():
+            vec = self.domain_law.get(dom)
+            if vec is not None:
+                dp += wt * vec[laws_of]
+        named = np.isin(laws_of, list(law_ix)).astype(np.float32) if law_ix else np.zeros(len(rows), np.float32)
+        return np.stack([d, b, np.asarray([votes.get(int(r), 0.0) for r in rows], np.float32),
+                         self.law_prior[laws_of], L.art_shipped[rows].astype(np.float32), dp, named], axis=1)
+
+    def search_articles(self, text: str, qv: np.ndarray | None, k: int = 5, mode: str = "hybrid",
+                        laws: list[str] | None = None, civil_only: bool = False,
+                        qa_hits: list[QAHit] | None = None, domain: str | None = None,
+                        exclude_entry: str | None = None) -> list[ArticleHit]:
+        """Whole-corpus article ranking.
+
+        score = w_dense·dense + w_lex·lexical(typed + expanded words) + w_vote·curated vote
+                + w_prior·law prior + w_domain·domain prior (+ law_bonus when the law is named)
+        Articles without a vector yet (background build) get art_no_vector_weight·lexical for the
+        dense share. Modes bm25 / dense keep one signal only (benchmarks).
+        """
+        from knowledge.expand import legal_words
+
+        L, c = self.L, self.c
         n = len(L.art_ids)
         if n == 0:
             return []
         terms = L.bm_art.query_terms(text)
-        raw, norm = L.bm_art.scores(terms)
+        extra: dict[str, float] = {}
+        if mode in ("hybrid", "bm25x"):
+            for w in legal_words(text):
+                for t in tokenize(w):
+                    extra.setdefault(t, c["expansion_weight"])
+        raw, norm = L.bm_art.scores(terms, extra)
         lex = np.minimum(raw / norm, 1.0)
-        cand = set(np.argpartition(-raw, min(100, n - 1))[:100].tolist()) if mode != "dense" else set()
+        n_lex = int(c["cand_lex"])
+        cand = set(np.argpartition(-raw, min(n_lex, n - 1))[:n_lex].tolist()) if mode != "dense" else set()
         dense_by_row: dict[int, float] = {}
-        if qv is not None and mode != "bm25" and L.faiss_art is not None and L.faiss_art.ntotal:
-            kk = min(100, L.faiss_art.ntotal)
+        if qv is not None and mode in ("hybrid", "dense", "rrf") and L.faiss_art is not None and L.faiss_art.ntotal:
+            kk = min(int(c["cand_dense"]), L.faiss_art.ntotal)
             D, I = L.faiss_art.search(qv.reshape(1, -1).astype(np.float32), kk)
             dn = self._dense_norm(D[0])
             for j, v in zip(I[0], dn):
@@ -196,6 +319,8 @@ class Searcher:
                     row = int(L.art_vec_rows[j])
                     dense_by_row[row] = float(v)
                     cand.add(row)
+        votes = self._votes(qa_hits or [], exclude_entry) if mode == "hybrid" else {}
+        cand |= set(votes)
         if civil_only:
             cand |= set(np.nonzero(self._civil_mask)[0][np.argsort(-lex[self._civil_mask])[:50]].tolist())
             cand = {r for r in cand if self._civil_mask[r]}
@@ -204,38 +329,41 @@ class Searcher:
             mask = np.isin(L.art_law, list(law_ix))
             rows = np.nonzero(mask)[0]
             cand |= set(rows[np.argsort(-lex[rows])[:50]].tolist())
-        scored = []
-        for r in cand:
-            b = float(lex[r])
-            d = dense_by_row.get(r)
-            if mode == "dense":
-                s = d if d is not None else 0.0
-            elif mode == "bm25":
-                s = b
-            elif d is None:
-                s = self.c["art_no_vector_weight"] * b
-            else:
-                s = float(self._fuse(np.float32(d), np.float32(b), mode))
-            if law_ix and int(L.art_law[r]) in law_ix:
-                s += self.c["law_bonus"]
-            scored.append((s, r, d, b))
-        scored.sort(key=lambda x: -x[0])
-        top = scored[:k]
-        arts = L.corpus.by_ids([int(L.art_ids[r]) for _, r, _, _ in top])
-        return [ArticleHit(a, s, d, b) for a, (s, _, d, b) in zip(arts, top)]
+        if not cand:
+            return []
+        rows = np.fromiter(cand, np.int64, len(cand))
+        b = lex[rows].astype(np.float32)
+        if mode == "bm25" or mode == "bm25x":
+            s = b.copy()
+        elif mode == "dense":
+            s = np.asarray([dense_by_row.get(int(r), 0.0) for r in rows], np.float32)
+        else:
+            F = self._features(rows, b, dense_by_row, votes, qa_hits or [], domain, law_ix)
+            if self.capture is not None:
+                self.capture.append((rows, F))
+            s = F @ self._weights()
+        order = np.argsort(-s)[:k]
+        top = [(float(s[i]), int(rows[i])) for i in order]
+        arts = L.corpus.by_ids([int(L.art_ids[r]) for _, r in top])
+        return [ArticleHit(a, sc, dense_by_row.get(r), float(lex[r])) for a, (sc, r) in zip(arts, top)]
 
     def search(self, text: str, domain: str | None = None, k: int = 5, mode: str = "hybrid",
-               qv: np.ndarray | None = None) -> Result:
+               qv: np.ndarray | None = None, exclude_entry: str | None = None) -> Result:
         found, repealed = self.laws_in(text)
         res = Result(query=text, laws_named=[n for _, _, n in found], repealed=repealed)
         res.direct = self._direct(text, found, repealed)
-        if qv is None and mode != "bm25":
+        if qv is None and mode not in ("bm25", "bm25x"):
             from knowledge.embed import encode_query
 
             qv = encode_query(text)
-        res.qa = self.search_qa(text, qv, domain=domain, k=max(k, 10), mode=mode)
+        qa_mode = "bm25" if mode in ("bm25", "bm25x") else mode
+        res.qa = self.search_qa(text, qv, domain=domain, k=max(k, 10), mode=qa_mode)
+        if exclude_entry:
+            res.qa = [h for h in res.qa if h.entry.id != exclude_entry]
         named = [n for n in res.laws_named if n in self.law_index]
-        res.articles = self.search_articles(text, qv, k=k, mode=mode, laws=named, civil_only=bool(repealed) and not named)
+        res.articles = self.search_articles(text, qv, k=k, mode=mode, laws=named,
+                                            civil_only=bool(repealed) and not named, qa_hits=res.qa,
+                                            domain=domain, exclude_entry=exclude_entry)
         return res
 
 

@@ -42,13 +42,17 @@ def _driver_url(url: str) -> str:
 
 @lru_cache(maxsize=8)
 def get_engine(url: Optional[str] = None) -> Engine:
+    # hide_parameters: SQL errors (IntegrityError …) and echo never carry residents' data
+    # (texts, phone numbers) into logs or tracebacks.
     url = _driver_url(url or get_settings().db_url)
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                               hide_parameters=True)
     return engine
 
 

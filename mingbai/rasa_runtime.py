@@ -171,15 +171,30 @@ def endpoints_file(action_port: int) -> Path:
     return target
 
 
+def rasa_token() -> str:
+    """The Rasa HTTP API's auth token (MINGBAI_RASA_TOKEN, else generated into MINGBAI_HOME)."""
+    return get_settings().secret("rasa_token")
+
+
 def server_cmd(port: int | None = None, action_port: int | None = None, model: Path | None = None) -> list[str]:
-    """Command line for the Rasa server (REST channel + HTTP API). Run it with cwd=PROJECT_ROOT, env=rasa_env()."""
+    """Command line for the Rasa server (REST channel + HTTP API). Run it with cwd=PROJECT_ROOT, env=rasa_env().
+
+    Loopback only, no CORS (only the web app and the action server talk to Rasa, never a
+    browser), and the HTTP API (/conversations/…, /model/…, /status) needs ?token=rasa_token()."""
     s = get_settings()
     port = int(port or s.rasa_port)
     action_port = int(action_port or s.action_port)
-    return [str(rasa_bin()), "run", "--enable-api", "--cors", "*", "-p", str(port),
+    return [str(rasa_bin()), "run", "--enable-api", "--auth-token", rasa_token(), "-p", str(port),
             "-i", "127.0.0.1",
             "-m", str(model or model_path()), "--endpoints", str(endpoints_file(action_port)),
             "--credentials", str(CREDENTIALS)]
+
+
+def status_url(port: int | None = None) -> str:
+    """Health URL for the Rasa server: /status needs the auth token since the API is protected."""
+    from urllib.parse import quote
+
+    return f"http://127.0.0.1:{int(port or get_settings().rasa_port)}/status?token={quote(rasa_token(), safe='')}"
 
 
 def validate(quiet: bool = False) -> int:

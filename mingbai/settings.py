@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     # Secrets: generated into the data directory when not given.
     secret_key: Optional[str] = None
     api_token: Optional[str] = None
+    rasa_token: Optional[str] = None  # Rasa HTTP API --auth-token (web app and Rasa share it)
 
     # WeChat Official Account.
     wechat_token: Optional[str] = None
@@ -63,6 +64,15 @@ class Settings(BaseSettings):
     model_path: Optional[Path] = None
     rasa_models_path: Optional[Path] = None
     index_path: Optional[Path] = None
+
+    # Web security. trusted_proxies: reverse proxies in front of the web app whose
+    # X-Forwarded-For/-Proto to trust (0 = none: the socket peer is the client).
+    trusted_proxies: int = Field(0, ge=0, le=5)
+    cookie_secure: Optional[bool] = None  # None: Secure cookies whenever the request came over https
+    console_idle_minutes: int = Field(120, ge=5, le=7 * 24 * 60)  # console sign-out after inactivity
+    login_max_failures: int = Field(5, ge=1, le=100)  # per username, within login_lockout_minutes
+    login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    rate_limits: bool = True  # per IP / token limits on the chat, REST and API endpoints
 
     # Embedding threads: 1 per process is fastest and stable on small machines.
     threads: int = Field(1, ge=1, le=64)

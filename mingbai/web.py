@@ -9,10 +9,19 @@ consoles.*    — the volunteer / maintainer web console
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import importlib
 import logging
+import re
+import secrets
+from datetime import timedelta
+from typing import Optional
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
+from jinja2 import BaseLoader
 
 from mingbai.settings import Settings, get_settings
 
@@ -40,9 +49,13 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
         MAX_CONTENT_LENGTH=256 * 1024,  # nothing residents send is bigger
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,  # None: decided per request (https or not)
+        # The web chat's identity cookie; the console has its own idle limit (console_idle_minutes).
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    _install_security(app, settings)  # before the blueprints: the template loader is set here
 
     from mingbai.db import init_db
 
@@ -56,11 +69,222 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     def healthz():
         return jsonify(status="ok")
 
+    _install_rate_limits(app, settings)
+
     if start_background:
         from tickets.sla import start_scheduler
 
         start_scheduler(app)
     return app
+
+
+# ---------------------------------------------------------------------------------------------
+# App-wide security: real client IP, cookies, headers (CSP with per-request nonces), rate limits.
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Secure cookies when configured, else whenever the request itself came over https
+    (behind a trusted proxy: X-Forwarded-Proto, see trusted_proxies)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        configured = app.config.get("SESSION_COOKIE_SECURE")
+        if configured is not None:
+            return bool(configured)
+        try:
+            return request.is_secure
+        except RuntimeError:  # outside a request
+            return False
+
+
+_SCRIPT_TAG = re.compile(r"<script(?![^>]*\bnonce=)(?=[\s>])")
+
+
+class _NonceLoader(BaseLoader):
+    """Adds nonce="{{ csp_nonce() }}" to every <script> tag in the template *source*, so the
+    templates' own inline scripts run under a strict CSP while anything injected into the
+    rendered page (already escaped by Jinja) never gets a nonce."""
+
+    def __init__(self, inner: BaseLoader):
+        self.inner = inner
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        return _SCRIPT_TAG.sub('<script nonce="{{ csp_nonce() }}"', source), filename, uptodate
+
+    def list_templates(self):
+        return self.inner.list_templates()
+
+
+def csp_nonce() -> str:
+    n = getattr(g, "csp_nonce", None)
+    if n is None:
+        n = g.csp_nonce = secrets.token_urlsafe(16)
+    return n
+
+
+def _sha256_source(js: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(js.encode()).digest()).decode() + "'"
+
+
+# Inline event handlers the templates use (CSP cannot nonce attributes): allowed by hash only.
+INLINE_HANDLERS = ["window.print()"]
+
+
+def content_security_policy(nonce: str) -> str:
+    hashes = " ".join(_sha256_source(h) for h in INLINE_HANDLERS)
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}' 'unsafe-hashes' {hashes}",
+        "style-src 'self' 'unsafe-inline'",  # style="" attributes in the templates; no script risk
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _install_security(app: Flask, settings: Settings) -> None:
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
+    app.session_interface = _SessionInterface()
+    app.jinja_options = {**app.jinja_options, "loader": _NonceLoader(app.create_global_jinja_loader())}
+    app.add_template_global(csp_nonce, "csp_nonce")
+
+    @app.after_request
+    def _security_headers(resp):
+        h = resp.headers
+        h.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
+        if request.path.startswith("/console") and "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store"  # pages with residents' data stay out of caches
+        if request.is_secure:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return resp
+
+
+def client_ip() -> str:
+    """The client's address (after ProxyFix, when trusted proxies are configured)."""
+    return request.remote_addr or "unknown"
+
+
+def _bearer() -> str:
+    auth = request.headers.get("Authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+
+def token_or_ip() -> str:
+    """Per API token when one is sent (hashed: the key never holds the token), else per IP."""
+    tok = _bearer()
+    if tok:
+        return "tok:" + hashlib.sha256(tok.encode()).hexdigest()[:32]
+    return "ip:" + client_ip()
+
+
+def web_session_or_ip() -> str:
+    from flask import session
+
+    wid = session.get("web_id")
+    return f"web:{wid}" if isinstance(wid, str) and wid else "ip:" + client_ip()
+
+
+# endpoint -> [(limit, key function name)]; several rows = all must pass.
+RATE_LIMITS: dict[str, list[tuple[str, str]]] = {
+    "webchat.send": [("20 per minute;300 per day", "web_session_or_ip"), ("120 per minute", "client_ip")],
+    "webchat.location": [("10 per minute", "web_session_or_ip"), ("60 per minute", "client_ip")],
+    "webchat.poll": [("120 per minute", "web_session_or_ip"), ("600 per minute", "client_ip")],
+    "rest_channel.post_message": [("120 per minute", "token_or_ip")],
+    "rest_channel.get_messages": [("240 per minute", "token_or_ip")],
+    "knowledge.api_ask": [("30 per minute", "token_or_ip")],
+    "bot.api_classify": [("30 per minute", "token_or_ip")],
+}
+# Failed console logins per client IP (successful ones do not count).
+LOGIN_IP_LIMIT = "30 per 15 minutes"
+_KEYS = {"client_ip": client_ip, "token_or_ip": token_or_ip, "web_session_or_ip": web_session_or_ip}
+
+
+class LoginGuard:
+    """Per-username lockout after login_max_failures failures within login_lockout_minutes,
+    in the limiter's storage (Redis when configured: shared by every web process)."""
+
+    def __init__(self, storage, max_failures: int, minutes: int):
+        from limits import RateLimitItemPerMinute
+        from limits.strategies import MovingWindowRateLimiter
+
+        self.item = RateLimitItemPerMinute(max_failures, minutes)
+        self.minutes = minutes
+        self.window = MovingWindowRateLimiter(storage)
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return hashlib.sha256((username or "").strip().lower().encode()).hexdigest()[:32]
+
+    def locked(self, username: str) -> bool:
+        try:
+            return not self.window.test(self.item, "login-user", self._key(username))
+        except Exception:  # storage trouble: do not lock everyone out
+            log.warning("login lockout storage unavailable")
+            return False
+
+    def failed(self, username: str) -> None:
+        try:
+            self.window.hit(self.item, "login-user", self._key(username))
+        except Exception:
+            log.warning("login lockout storage unavailable")
+
+    def succeeded(self, username: str) -> None:
+        try:
+            self.window.clear(self.item, "login-user", self._key(username))
+        except Exception:
+            pass
+
+
+def _too_many(e):
+    from flask import render_template
+
+    msg = "请求太频繁，请稍后再试。"
+    if request.endpoint == "console.login":
+        return render_template("console/login.html", error="登录尝试太频繁，请 15 分钟后再试。"), 429
+    if request.path.startswith(("/api/", "/chat/api/")):
+        return jsonify(error=msg), 429
+    return msg, 429, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _install_rate_limits(app: Flask, settings: Settings) -> None:
+    from flask_limiter import Limiter
+
+    storage = settings.redis_url or "memory://"
+    limiter = Limiter(
+        key_func=client_ip, app=app, storage_uri=storage,
+        strategy="moving-window", headers_enabled=True,
+        swallow_errors=True, in_memory_fallback_enabled=bool(settings.redis_url),
+        key_prefix="mingbai", enabled=settings.rate_limits,
+    )
+    app.extensions["mingbai_login_guard"] = LoginGuard(
+        limiter.storage, settings.login_max_failures, settings.login_lockout_minutes)
+    app.register_error_handler(429, _too_many)
+    if not settings.rate_limits:
+        return
+    for endpoint, rows in RATE_LIMITS.items():
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            continue
+        for limit, key in rows:
+            view = limiter.limit(limit, key_func=_KEYS[key])(view)
+        app.view_functions[endpoint] = view
+    login = app.view_functions.get("console.login")
+    if login is not None:
+        app.view_functions["console.login"] = limiter.limit(
+            LOGIN_IP_LIMIT, key_func=client_ip, methods=["POST"],
+            deduct_when=lambda resp: resp.status_code != 302)(login)
 
 
 def main(argv: list[str]) -> int:

@@ -9,7 +9,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tickets.models import LEVEL_TIER, TIER_LEVEL, GridNode
+from tickets.clock import WorkCalendar, builtin_calendar
+from tickets.models import LEVEL_TIER, TIER_LEVEL, GridNode, WorkCalendar as WorkCalendarRow
 
 LEVELS = ["county", "town", "village", "grid"]
 DEFAULT_KIND = {"county": "县", "town": "镇", "village": "村", "grid": "网格"}
@@ -40,7 +41,7 @@ def _flatten_yaml(data: dict) -> list[dict]:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    """CSV columns: code,name,level,parent,kind,centre,aliases(以 | 分隔),lat,lon."""
+    """CSV columns: code,name,level,parent,kind,centre,aliases(以 | 分隔),lat,lon[,calendar,on_call]."""
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
         for r in csv.DictReader(fh):
@@ -52,6 +53,7 @@ def _read_csv(path: Path) -> list[dict]:
                 "aliases": [a for a in (r.get("aliases") or "").split("|") if a],
                 "lat": float(r["lat"]) if r.get("lat") else None,
                 "lon": float(r["lon"]) if r.get("lon") else None,
+                "calendar": r.get("calendar") or None, "on_call": r.get("on_call") or None,
             })
     return rows
 
@@ -102,6 +104,8 @@ def import_rows(session: Session, rows: Iterable[dict]) -> dict:
         node.aliases = [str(a) for a in (r.get("aliases") or [])]
         node.lat = r.get("lat")
         node.lon = r.get("lon")
+        node.calendar = r.get("calendar") or None
+        node.on_call = str(r["on_call"]) if r.get("on_call") else None
         session.flush()
         by_code[node.code] = node
     return {"created": created, "updated": updated}
@@ -109,16 +113,97 @@ def import_rows(session: Session, rows: Iterable[dict]) -> dict:
 
 def import_file(path: str | Path, session: Session | None = None) -> dict:
     rows = read_rows(path)
+    calendars = read_calendars(path)
     if session is not None:
-        return import_rows(session, rows)
+        result = import_rows(session, rows)
+        result["calendars"] = import_calendars(session, calendars)
+        return result
     from mingbai.db import session_scope
 
     with session_scope() as s:
         result = import_rows(s, rows)
+        result["calendars"] = import_calendars(s, calendars)
         from tickets.audit import audit
 
         audit(s, "system:cli", "grid_import", subject=str(path), detail=result)
         return result
+
+
+# Working-time calendars -----------------------------------------------------
+#
+# The grid YAML may carry a `working_time:` block (see data/grids/sample.yml):
+#
+#   working_time:
+#     holidays: [2026-10-01, ...]     # closed all day (every calendar unless it sets its own)
+#     workdays: [2026-10-10, ...]     # 调休: weekend days worked
+#     calendars:
+#       grid:    {name: 网格员, hours: {mon-fri: "08:30-17:30"}}
+#       village: {hours: {mon-sat: "08:00-18:00"}}
+#       always:  {hours: {mon-sun: "00:00-24:00"}, holidays: []}
+#
+# Calendars named grid / village / town / county are the defaults of that tier; a node picks
+# another with `calendar: always`. A town names its 值班 person with `on_call: <username>`.
+
+def read_calendars(path: str | Path) -> list[WorkCalendar]:
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    wt = data.get("working_time") or {}
+    holidays = wt.get("holidays") or []
+    workdays = wt.get("workdays") or []
+    out = []
+    for code, conf in (wt.get("calendars") or {}).items():
+        conf = conf or {}
+        try:
+            out.append(WorkCalendar.from_config(
+                str(code), conf.get("name") or "", conf.get("hours") or {},
+                conf["holidays"] if conf.get("holidays") is not None else holidays,
+                conf["workdays"] if conf.get("workdays") is not None else workdays))
+        except (ValueError, TypeError) as e:
+            raise GridImportError(f"工作时间 {code}: {e}") from None
+    return out
+
+
+def import_calendars(session: Session, calendars: list[WorkCalendar]) -> int:
+    from tickets.clock import now
+
+    for cal in calendars:
+        row = session.get(WorkCalendarRow, cal.code) or WorkCalendarRow(code=cal.code)
+        row.name = cal.name
+        row.hours = cal.to_json_hours()
+        row.holidays = sorted(d.isoformat() for d in cal.holidays)
+        row.workdays = sorted(d.isoformat() for d in cal.workdays)
+        row.updated_at = now()
+        session.add(row)
+    session.flush()
+    session.info.pop("mingbai.calendars", None)
+    return len(calendars)
+
+
+def calendars(session: Session) -> dict[str, WorkCalendar]:
+    """All stored calendars by code (cached for the session)."""
+    cache = session.info.get("mingbai.calendars")
+    if cache is None:
+        cache = {r.code: WorkCalendar.from_stored(r.code, r.name, r.hours, r.holidays, r.workdays)
+                 for r in session.scalars(select(WorkCalendarRow))}
+        session.info["mingbai.calendars"] = cache
+    return cache
+
+
+def calendar_for(session: Session, node: Optional[GridNode]) -> WorkCalendar:
+    """The node's own calendar, else its tier's (grid/village/town/county), else the built-in
+    office calendar (Mon–Fri 08:30–17:30 with the Chinese public holidays)."""
+    cals = calendars(session)
+    if node is not None:
+        for code in (node.calendar, node.level):
+            if code and code in cals:
+                return cals[code]
+        if node.calendar == "always":
+            from tickets.clock import ALWAYS_OPEN
+
+            return ALWAYS_OPEN
+    return cals.get("default") or builtin_calendar()
 
 
 # Look-ups ------------------------------------------------------------------

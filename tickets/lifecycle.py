@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tickets.audit import audit
 from tickets.clock import now as clock_now
 from tickets.grids import tier_label
-from tickets.models import TIER_COUNTY, Escalation, GridNode, StaffUser, Ticket
+from tickets.models import TIER_COUNTY, AuditLog, Escalation, GridNode, StaffUser, Ticket
 from tickets.notify import notify_staff, tell_resident
-from tickets.policy import deadlines
-from tickets.routing import on_duty_staff, route
+from tickets.policy import limits
+from tickets.routing import Route, clock_mode, deadlines_for, on_duty_staff, route
 
 STATUS_LABELS = {
     "new": "待受理",
@@ -102,38 +102,68 @@ def transition(session: Session, ticket: Ticket, to: str, actor: str, *, outcome
     return ticket
 
 
+def _limit_words(tier: int, urgency: str, kind: str) -> str:
+    ack, answer = limits(tier, urgency)
+    td = ack if kind == "ack" else answer
+    mins = int(td.total_seconds() // 60)
+    span = f"{mins // 60} 小时" if mins % 60 == 0 else f"{mins} 分钟"
+    return span + ("（工作时间）" if clock_mode(urgency) == "business" else "")
+
+
+def _when_words(dt: Optional[datetime]) -> str:
+    from tickets.clock import local
+
+    return local(dt).strftime("%m-%d %H:%M") if dt else ""
+
+
 def escalate(session: Session, ticket: Ticket, actor: str, *, reason: str = "manual",
              due_at: Optional[datetime] = None, when: Optional[datetime] = None,
              note: Optional[str] = None) -> Escalation:
-    """Move the ticket to the next tier with someone on duty; fresh deadlines start at the breach
-    time (`due_at`), so a late scheduler run still keeps the timeline exact."""
+    """Move the ticket to the next tier that may keep it (tickets.routing); fresh deadlines start
+    at the breach time (`due_at`), in the new node's working time, so a late scheduler run still
+    keeps the timeline exact. The escalation row says why, in words (Escalation.note)."""
     when = when or clock_now()
     base = due_at or when
     if ticket.status not in OPEN:
         raise TransitionError(f"工单 {ticket.number} 已「{label(ticket.status)}」，不能再上报。")
     if ticket.tier >= TIER_COUNTY:
         raise TransitionError(f"工单 {ticket.number} 已在{TIER_NAMES[TIER_COUNTY]}，不能再上报。")
+    if reason.startswith("ack") and ticket.ack_sla is None:
+        ticket.ack_sla = "missed"
+    if reason.startswith("answer") and ticket.answer_sla is None:
+        ticket.answer_sla = "missed"
     origin = session.get(GridNode, ticket.grid_id or ticket.node_id)
-    r = route(session, origin, ticket.domain, base, start_tier=ticket.tier + 1)
+    r = route(session, origin, ticket.domain, base, start_tier=ticket.tier + 1, urgency=ticket.urgency)
     before_tier, before_status, before_assignee = ticket.tier, ticket.status, ticket.assignee
+    from_name = TIER_NAMES.get(before_tier, str(before_tier))
+    if reason == "ack_breach":
+        why_words = f"{from_name}未在{_limit_words(before_tier, ticket.urgency, 'ack')}内受理（{_when_words(due_at)} 到期）"
+    elif reason == "answer_breach":
+        why_words = f"{from_name}未在{_limit_words(before_tier, ticket.urgency, 'answer')}内答复（{_when_words(due_at)} 到期）"
+    elif reason == "manual":
+        why_words = f"{actor} 手动上报" + (f"：{note}" if note else "")
+    else:
+        why_words = reason
     ticket.tier, ticket.node_id, ticket.assignee = r.tier, r.node.id, r.assignee
     ticket.status = "escalated"
     ticket.acknowledged_at = None
     ticket.answered_at = None
-    ticket.ack_due, ticket.answer_due = deadlines(r.tier, ticket.urgency, base)
+    ticket.ack_due, ticket.answer_due = r.ack_due, r.answer_due
     ticket.updated_at = when
+    text = f"{why_words} → {r.reason}"
     esc = Escalation(ticket_id=ticket.id, from_tier=before_tier, to_tier=r.tier, reason=reason,
-                     due_at=due_at, fired_at=when, actor=actor)
+                     due_at=due_at, fired_at=when, actor=actor, note=text[:2000])
     session.add(esc)
     audit(session, actor, "escalate", ticket_id=ticket.id, subject=ticket.number,
           detail={"from_tier": before_tier, "to_tier": r.tier, "node": r.node.code, "reason": reason,
                   "from_status": before_status, "due_at": due_at.isoformat() if due_at else None,
-                  "skipped": r.skipped, "assignee": r.assignee, "note": note})
+                  "skipped": r.skipped, "assignee": r.assignee, "note": note, "why": text,
+                  "ack_due": r.ack_due.isoformat() if r.ack_due else None})
     where = tier_label(r.node)
     staff = [r.assignee] if r.assignee else r.on_duty
     if not staff:  # nobody on duty at the county: its admins still see it
         staff = session.scalars(select(StaffUser.username).where(StaffUser.node_id == r.node.id)).all()
-    why = {"ack_breach": "1小时内未受理", "answer_breach": "24小时内未答复"}.get(reason, "上报")
+    why = {"ack_breach": "超时未受理", "answer_breach": "超时未答复"}.get(reason, "上报")
     notify_staff(session, list(staff) + [before_assignee],
                  f"工单 {ticket.number}（{ticket.domain}）因{why}，已转交{r.node.name}。", ticket.id)
     tell_resident(session, ticket.resident_key,
@@ -143,22 +173,100 @@ def escalate(session: Session, ticket: Ticket, actor: str, *, reason: str = "man
 
 def sla_reminder(session: Session, ticket: Ticket, kind: str, due_at: datetime, when: datetime) -> Escalation:
     """A breach at the county (nowhere higher to go): remind its staff, then again once per
-    answer period (daily for normal cases) until someone acts."""
-    _ack, answer = deadlines(ticket.tier, ticket.urgency, due_at)
+    answer period (in working time for normal cases) until someone acts."""
+    node = session.get(GridNode, ticket.node_id)
+    _ack, answer = deadlines_for(session, node, ticket.tier, ticket.urgency, due_at)
     if kind == "ack":
         ticket.ack_due = answer
+        if ticket.ack_sla is None:
+            ticket.ack_sla = "missed"
     else:
         ticket.answer_due = answer
+        if ticket.answer_sla is None:
+            ticket.answer_sla = "missed"
     ticket.updated_at = when
+    words = "受理" if kind == "ack" else "答复"
     esc = Escalation(ticket_id=ticket.id, from_tier=ticket.tier, to_tier=ticket.tier,
-                     reason=f"{kind}_breach_top", due_at=due_at, fired_at=when, actor="system:sla")
+                     reason=f"{kind}_breach_top", due_at=due_at, fired_at=when, actor="system:sla",
+                     note=f"县级矛调中心{words}超时（{_when_words(due_at)} 到期），已无更高层级，提醒承办人；"
+                          f"下次提醒 {_when_words(answer)}")
     session.add(esc)
     audit(session, "system:sla", "sla_reminder", ticket_id=ticket.id, subject=ticket.number,
           detail={"kind": kind, "due_at": due_at.isoformat()})
-    node = session.get(GridNode, ticket.node_id)
     staff = [ticket.assignee] if ticket.assignee else [u.username for u in on_duty_staff(session, node, when)]
     if not staff:
         staff = session.scalars(select(StaffUser.username).where(StaffUser.node_id == node.id)).all()
-    notify_staff(session, staff, f"工单 {ticket.number} 已超时（{'受理' if kind == 'ack' else '答复'}），请尽快处理。",
-                 ticket.id)
+    notify_staff(session, staff, f"工单 {ticket.number} 已超时（{words}），请尽快处理。", ticket.id)
     return esc
+
+
+# Intake bridge ------------------------------------------------------------------------------
+#
+# tickets.service._create calls `route(s, origin, domain, when)` without the urgency and takes
+# wall-clock deadlines from tickets.policy. Until it passes `urgency=` and uses the Route's
+# ack_due/answer_due, this flush hook finishes the job for every new ticket: an urgent case is
+# routed again with its urgency (the same Route object is updated in place, so the intake's
+# audit entry and notices follow), the deadlines are set in working time, and the routing steps
+# are written to the audit log ("route") for the ticket's history.
+
+def _matching_route(session: Session, t: Ticket) -> Optional[Route]:
+    for r in reversed(session.info.get("mingbai.routes", [])):
+        if r.origin_id == t.grid_id and r.when == t.created_at and r.node.id == t.node_id \
+                and not getattr(r, "_taken", False):
+            return r
+    return None
+
+
+@event.listens_for(Session, "before_flush")
+def _intake_bridge(session: Session, _ctx, _instances) -> None:
+    for t in list(session.new):
+        if not isinstance(t, Ticket) or t.status != "new" or getattr(t, "_mingbai_routed", False):
+            continue
+        t._mingbai_routed = True
+        r = _matching_route(session, t)
+        if r is None:  # created outside the intake path: only the deadlines
+            node = session.get(GridNode, t.node_id) if t.node_id else None
+            t.ack_due, t.answer_due = deadlines_for(session, node, t.tier, t.urgency, t.created_at)
+            continue
+        r._taken = True
+        if r.urgency != t.urgency:
+            origin = session.get(GridNode, t.grid_id)
+            again = route(session, origin, t.domain, t.created_at, urgency=t.urgency)
+            again._taken = True
+            for k in ("node", "tier", "assignee", "on_duty", "skipped", "steps", "urgency", "on_call",
+                      "open_now", "ack_due", "answer_due"):
+                setattr(r, k, getattr(again, k))
+            t.tier, t.node_id, t.assignee = r.tier, r.node.id, r.assignee
+        t.ack_due, t.answer_due = r.ack_due, r.answer_due
+        session.info.setdefault("mingbai.route_audit", []).append((t, r))
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _intake_route_audit(session: Session, _ctx) -> None:
+    pending = session.info.pop("mingbai.route_audit", None)
+    if not pending:
+        return
+    for t, r in pending:
+        if t.id is None:
+            continue
+        session.add(AuditLog(at=t.created_at, actor="system:routing", action="route", ticket_id=t.id,
+                             subject=t.number,
+                             detail={"tier": r.tier, "node": r.node.code, "assignee": r.assignee,
+                                     "skipped": r.skipped, "on_call": r.on_call, "urgency": r.urgency,
+                                     "why": r.reason, "ack_due": r.ack_due.isoformat() if r.ack_due else None,
+                                     "answer_due": r.answer_due.isoformat() if r.answer_due else None}))
+
+
+def history(session: Session, ticket: Ticket) -> list[dict]:
+    """The ticket's routing and escalation steps, oldest first, each with its reason in words
+    (for the ticket page / API): [{"at", "from_tier", "to_tier", "kind", "why"}]."""
+    out = []
+    for a in session.scalars(select(AuditLog).where(AuditLog.ticket_id == ticket.id,
+                                                    AuditLog.action == "route").order_by(AuditLog.id)):
+        d = a.detail or {}
+        out.append({"at": a.at, "from_tier": None, "to_tier": d.get("tier"), "kind": "route",
+                    "why": d.get("why") or ""})
+    for e in session.scalars(select(Escalation).where(Escalation.ticket_id == ticket.id).order_by(Escalation.id)):
+        out.append({"at": e.fired_at, "from_tier": e.from_tier, "to_tier": e.to_tier, "kind": e.reason,
+                    "why": e.note or e.reason})
+    return sorted(out, key=lambda h: h["at"])

@@ -81,10 +81,30 @@ class GridNode(Base):
     aliases: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     lat: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     lon: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    # Working-time calendar (work_calendars.code); NULL: the calendar named after the level
+    # (grid/village/town/county), else the built-in office calendar.
+    calendar: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
+    # 值班: the username who takes urgent/emergency cases here out of working hours
+    on_call: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 Index("ix_grid_nodes_parent", GridNode.parent_id)
+
+
+class WorkCalendar(Base):
+    """Working hours per weekday and the holidays / 调休 workdays of a tier or a node
+    (imported from the `working_time:` block of the grid YAML; see tickets.clock)."""
+
+    __tablename__ = "work_calendars"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    # {"0": [["08:30", "17:30"]], ... "6": []}: local time, weekday 0 = Monday
+    hours: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    holidays: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # ["2026-10-01", ...]
+    workdays: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # 调休上班 ["2026-10-10", ...]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class Resident(Base):
@@ -178,6 +198,13 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    # The resident's view of the SLA, fixed once: "met" | "missed" (NULL: not decided yet).
+    # 受理 is met only if the first acknowledgement came before its due time (no breach before);
+    # 答复 likewise for the first answer. Set by the attribute events below and by escalation.
+    first_acknowledged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    first_answered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    ack_sla: Mapped[Optional[str]] = mapped_column(String(8), nullable=True)
+    answer_sla: Mapped[Optional[str]] = mapped_column(String(8), nullable=True)
 
     # Every ORM update is `... WHERE version = :seen` (StaleDataError otherwise): compare-and-set.
     __mapper_args__ = {"version_id_col": version}
@@ -188,6 +215,23 @@ Index("ix_tickets_node_status", Ticket.node_id, Ticket.status)
 Index("ix_tickets_ack_due", Ticket.status, Ticket.ack_due)
 Index("ix_tickets_answer_due", Ticket.answered_at, Ticket.answer_due)
 Index("ix_tickets_assignee", Ticket.assignee, Ticket.status)
+Index("ix_tickets_created", Ticket.created_at)
+
+
+@event.listens_for(Ticket.acknowledged_at, "set")
+def _first_ack(target: Ticket, value, _old, _initiator):
+    if value is not None and target.first_acknowledged_at is None:
+        target.first_acknowledged_at = value
+        if target.ack_sla is None and target.ack_due is not None:
+            target.ack_sla = "met" if value <= target.ack_due else "missed"
+
+
+@event.listens_for(Ticket.answered_at, "set")
+def _first_answer(target: Ticket, value, _old, _initiator):
+    if value is not None and target.first_answered_at is None:
+        target.first_answered_at = value
+        if target.answer_sla is None and target.answer_due is not None:
+            target.answer_sla = "met" if value <= target.answer_due else "missed"
 
 
 class TicketCounter(Base):
@@ -225,6 +269,8 @@ class Escalation(Base):
     from_tier: Mapped[int] = mapped_column(Integer, nullable=False)
     to_tier: Mapped[int] = mapped_column(Integer, nullable=False)
     reason: Mapped[str] = mapped_column(String(32), nullable=False)  # ack_breach | answer_breach | manual | no_duty
+    # Why, in words, including how the next tier was chosen (shown in the ticket's history)
+    note: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     actor: Mapped[str] = mapped_column(String(64), nullable=False, default="system:sla")

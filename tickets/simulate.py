@@ -20,13 +20,15 @@ from tickets.sla import tick
 PLACES = ["大塘一组", "大塘五组", "柳湾渡口", "锦绣花园", "幸福小区", "和平路", "东门老街", "石桥头", "火星村"]
 DOMAINS = ["劳动纠纷", "婚姻家庭", "侵权", "债权债务", "房产纠纷"]
 # One 网格员 per grid on office hours, a mediator per village/community six days a week,
-# the town/street centres on weekdays, the county centre round the clock.
+# the town/street centres on weekdays with a named 值班 person each (data/grids/sample.yml on_call)
+# for urgent cases out of hours, the county centre round the clock.
 STAFF = (
     [(f"grid-{c}", "网格员", c, "08:30-17:30", "1-5")
      for c in ("QF01", "QF02", "QF03", "QF04", "QF05", "CG01", "CG02", "CG03", "CG04")]
     + [(f"vil-{c}", "人民调解员", c, "08:00-18:00", "1-6")
        for c in ("QFZ-DT", "QFZ-LSW", "QFZ-XJ", "CG-HP", "CG-DM", "CG-SQ")]
     + [("town-qf", "人民调解员", "QFZ", "08:30-17:30", "1-5"), ("street-cg", "人民调解员", "CGJD", "08:30-17:30", "1-5"),
+       ("qfz-duty", "人民调解员", "QFZ", "08:30-17:30", "1-5"), ("cg-duty", "人民调解员", "CGJD", "08:30-17:30", "1-5"),
        ("county", "人民调解员", "QFX", "00:00-24:00", "1-7")]
 )
 

@@ -88,8 +88,12 @@ def test_classify_cli(tmp_path):
 def test_classify_api():
     from mingbai.web import create_app
 
+    from mingbai.settings import get_settings
+
     app = create_app()
     client = app.test_client()
+    assert client.post("/api/v1/classify", json={"text": "宅基地被邻居占了"}).status_code == 401  # token needed
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_settings().secret('api_token')}"
     r = client.post("/api/v1/classify", json={"id": "a", "text": "宅基地被邻居占了"})
     assert r.status_code == 200
     body = r.get_json()

@@ -54,7 +54,8 @@ def test_server_cmd_and_endpoints(tmp_path):
 
     cmd = rasa_runtime.server_cmd(6005, 6055)
     assert cmd[1] == "run" and "--enable-api" in cmd and cmd[cmd.index("-p") + 1] == "6005"
-    assert cmd[cmd.index("--cors") + 1] == "*"
+    assert "--cors" not in cmd  # no browser talks to Rasa: no wildcard CORS
+    assert cmd[cmd.index("-i") + 1] == "127.0.0.1" and cmd[cmd.index("--auth-token") + 1] == rasa_runtime.rasa_token()
     endpoints = Path(cmd[cmd.index("--endpoints") + 1])
     assert "http://127.0.0.1:6055/webhook" in endpoints.read_text()
     assert cmd[cmd.index("--credentials") + 1].endswith("bot/credentials.yml")

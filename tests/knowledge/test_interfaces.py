@@ -14,9 +14,13 @@ KEYS = {"answer", "citations", "entry_id", "score", "confident", "domain"}
 
 @pytest.fixture()
 def client(kb):
+    from mingbai.settings import get_settings
+
     app = Flask(__name__)
     app.register_blueprint(api.bp)
-    return app.test_client()
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_settings().secret('api_token')}"  # the API needs a token
+    return c
 
 
 def test_api_ask(client):

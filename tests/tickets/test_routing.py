@@ -92,10 +92,14 @@ def test_domain_specialist_and_next_tier(sqlite_db):
         assert r.assignee == "family"
         r = route(s, qf01, "交通事故", monday10, start_tier=3)   # no specialist: the town queue
         assert (r.assignee, sorted(r.on_duty)) == (None, ["family", "labour"])
-        r = route(s, qf01, "劳动纠纷", sunday10)                   # weekend: only the county is on duty
+        # weekend, normal case: it waits at the grid for Monday morning (小事不出村), the grid's
+        # staff are told; only urgent cases go up out of hours (tests/tickets/test_working_time.py)
+        r = route(s, qf01, "劳动纠纷", sunday10)
+        assert (r.tier, r.node.code, r.skipped, r.on_duty) == (1, "QF01", [], ["grid1"])
+        r = route(s, qf01, "劳动纠纷", sunday10, urgency="urgent")  # no on-call at the town: county
         assert (r.tier, r.node.code, r.skipped) == (4, "QFX", [1, 2, 3])
         s.execute(StaffUser.__table__.update().where(StaffUser.username == "duty").values(active=False))
-        r = route(s, qf01, "劳动纠纷", sunday10)                   # nobody anywhere: the county keeps it
+        r = route(s, qf01, "劳动纠纷", sunday10, urgency="urgent")  # nobody anywhere: the county keeps it
         assert (r.tier, r.node.code, r.assignee) == (4, "QFX", None)
 
 

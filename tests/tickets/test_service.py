@@ -35,7 +35,8 @@ def test_full_lifecycle(db):
     assert t["created"] and t["number"] == "2026-QF01-0001"
     assert (t["status"], t["tier"], t["grid"], t["assignee"]) == ("new", 1, "QF01", None)
     assert datetime.fromisoformat(t["ack_due"]) == local_dt(2026, 11, 30, 10, 0)
-    assert datetime.fromisoformat(t["answer_due"]) == local_dt(2026, 12, 1, 9, 0)
+    # 24 h of the grid's working time (Mon–Fri 08:30–17:30): Mon 8.5 h + Tue 9 h + Wed 6.5 h
+    assert datetime.fromisoformat(t["answer_due"]) == local_dt(2026, 12, 2, 15, 0)
     n = t["number"]
 
     assert service.claim(n, "wang") and not service.claim(n, "zhao")

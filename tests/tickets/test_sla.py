@@ -40,34 +40,48 @@ def test_simulated_week(sqlite_db):
     for e in escs:
         by_ticket.setdefault(e.ticket_id, []).append(e)
     # independent check of the first deadline: a ticket nobody acknowledged in time escalated at
-    # exactly created_at + the acknowledge limit of its starting tier
+    # exactly created_at + the acknowledge limit of its starting tier — in the working time of
+    # that tier (normal cases; tests/tickets/test_working_time.py checks the calendar itself), in
+    # wall time for urgent/emergency cases
+    from tickets.grids import calendar_for
+    from tickets.models import GridNode
+
     checked = 0
-    for (when, rk, kw, ack_after, _), tk in zip(intakes, tickets):
-        seq = by_ticket.get(tk.id)
-        if not seq or seq[0].from_tier == 4:
-            continue
-        start_tier = seq[0].from_tier
-        ack_limit = limits(start_tier, kw["urgency"])[0]
-        if ack_after is None or ack_after > ack_limit:
-            assert seq[0].reason == "ack_breach" and seq[0].due_at == when + ack_limit, tk.number
-            checked += 1
-        else:  # acknowledged in time: the first breach can only be the answer deadline
-            assert seq[0].reason == "answer_breach"
-            assert seq[0].due_at == when + limits(start_tier, kw["urgency"])[1], tk.number
+    with session_scope() as s:
+        for (when, rk, kw, ack_after, _), tk in zip(intakes, tickets):
+            seq = by_ticket.get(tk.id)
+            if not seq or seq[0].from_tier == 4:
+                continue
+            start_tier = seq[0].from_tier
+            ack_limit, answer_limit = limits(start_tier, kw["urgency"])
+            origin = s.get(GridNode, tk.grid_id)
+            node = origin
+            while node.level != {1: "grid", 2: "village", 3: "town"}[start_tier]:
+                node = s.get(GridNode, node.parent_id)
+            cal = calendar_for(s, node)
+            add = (lambda a, d: a + d) if kw["urgency"] != "normal" else cal.add
+            ack_due = add(when, ack_limit)
+            if ack_after is None or when + ack_after > ack_due:
+                assert seq[0].reason == "ack_breach" and seq[0].due_at == ack_due, tk.number
+                checked += 1
+            else:  # acknowledged in time: the first breach can only be the answer deadline
+                assert seq[0].reason == "answer_breach"
+                assert seq[0].due_at == add(when, answer_limit), tk.number
     assert checked >= 5
 
 
 def test_catch_up_after_downtime(db):
-    """The scheduler was down for two days: one tick replays every tier at its own breach time."""
+    """The scheduler was down for two days: one tick replays every tier at its own breach time.
+    (A Monday morning: every tier is in working hours, so the hours are wall hours too.)"""
     for name, node in [("g", "QF01"), ("v", "QFZ-DT"), ("tw", "QFZ"), ("c", "QFX")]:
         make_staff(name, "人民调解员", node)  # everyone on duty round the clock, nobody acts
-    clock.set_now(local_dt(2026, 12, 5, 10, 0))
+    clock.set_now(local_dt(2026, 11, 30, 10, 0))
     t = service.open_ticket("web:late", domain="侵权", summary="占道", location="大塘一组")
     assert t["tier"] == 1
-    r = tick(local_dt(2026, 12, 7, 10, 0))
+    r = tick(local_dt(2026, 12, 2, 10, 0))
     with session_scope() as s:
         seq = s.scalars(select(Escalation).order_by(Escalation.id)).all()
-    created = local_dt(2026, 12, 5, 10, 0)
+    created = local_dt(2026, 11, 30, 10, 0)
     assert [(e.from_tier, e.to_tier, e.reason) for e in seq][:3] == [
         (1, 2, "ack_breach"), (2, 3, "ack_breach"), (3, 4, "ack_breach")]
     assert [e.due_at for e in seq][:3] == [created + timedelta(hours=h) for h in (1, 2, 3)]

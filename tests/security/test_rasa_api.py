@@ -1,0 +1,90 @@
+"""Hole 6: Rasa's HTTP API ran with wildcard CORS and no token. Now loopback only, no CORS,
+--auth-token from MINGBAI_HOME, and the client sends ?token= on every call."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+
+def test_server_cmd_is_locked_down(fresh_home, monkeypatch):
+    from mingbai import rasa_runtime
+
+    monkeypatch.setattr(rasa_runtime, "rasa_bin", lambda: Path("/x/rasa"))
+    cmd = rasa_runtime.server_cmd(6005, 6055)
+    assert "--cors" not in cmd and "*" not in cmd
+    assert cmd[cmd.index("-i") + 1] == "127.0.0.1"
+    token = cmd[cmd.index("--auth-token") + 1]
+    assert len(token) >= 32
+    secret_file = fresh_home / ".rasa_token"
+    assert secret_file.read_text().strip() == token and oct(secret_file.stat().st_mode & 0o777) == "0o600"
+    assert rasa_runtime.server_cmd(6005, 6055)[cmd.index("--auth-token") + 1] == token  # stable
+    assert f"token={token}" in rasa_runtime.status_url(6005)
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen: list[tuple[str, str, dict]] = []
+        rec = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, method):
+                u = urlparse(self.path)
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                rec.seen.append((method, u.path, {k: v[0] for k, v in parse_qs(u.query).items()}))
+                body = json.dumps([] if u.path.startswith("/webhooks") else {"intent": {"name": "greet"}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._answer("GET")
+
+            def do_POST(self):
+                self._answer("POST")
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def recorder():
+    r = _Recorder()
+    yield r
+    r.srv.shutdown()
+
+
+def test_client_sends_the_token_on_every_call(fresh_home, recorder):
+    from bot import rasa_client
+    from mingbai.settings import get_settings
+
+    token = get_settings().secret("rasa_token")
+    rasa_client.turn("web:abc", "你好", base_url=recorder.url)
+    rasa_client.pause("web:abc", base_url=recorder.url)
+    rasa_client.resume("web:abc", base_url=recorder.url)
+    rasa_client.tracker("web:abc", base_url=recorder.url)
+    rasa_client.parse("你好", base_url=recorder.url)
+    assert rasa_client.is_up(base_url=recorder.url)
+    paths = {p for _, p, _ in recorder.seen}
+    assert {"/conversations/web:abc/tracker/events", "/conversations/web:abc/tracker", "/model/parse",
+            "/status", "/webhooks/rest/webhook"} <= paths
+    for method, path, q in recorder.seen:
+        assert q.get("token") == token, (method, path)
+    # The URL now carries the token: errors must not quote it (they end up in logs).
+    from tests.fixtures_rasa import free_port
+
+    with pytest.raises(rasa_client.RasaUnavailable) as ei:
+        rasa_client.pause("web:abc", base_url=f"http://127.0.0.1:{free_port()}")
+    assert token not in str(ei.value)
