@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tickets.audit import audit
@@ -19,7 +19,7 @@ from tickets.grids import tier_label
 from tickets.models import TIER_COUNTY, AuditLog, Escalation, GridNode, StaffUser, Ticket
 from tickets.notify import notify_staff, tell_resident
 from tickets.policy import limits
-from tickets.routing import Route, clock_mode, deadlines_for, on_duty_staff, route
+from tickets.routing import clock_mode, deadlines_for, on_duty_staff, route
 
 STATUS_LABELS = {
     "new": "待受理",
@@ -200,61 +200,9 @@ def sla_reminder(session: Session, ticket: Ticket, kind: str, due_at: datetime, 
     return esc
 
 
-# Intake bridge ------------------------------------------------------------------------------
-#
-# tickets.service._create calls `route(s, origin, domain, when)` without the urgency and takes
-# wall-clock deadlines from tickets.policy. Until it passes `urgency=` and uses the Route's
-# ack_due/answer_due, this flush hook finishes the job for every new ticket: an urgent case is
-# routed again with its urgency (the same Route object is updated in place, so the intake's
-# audit entry and notices follow), the deadlines are set in working time, and the routing steps
-# are written to the audit log ("route") for the ticket's history.
-
-def _matching_route(session: Session, t: Ticket) -> Optional[Route]:
-    for r in reversed(session.info.get("mingbai.routes", [])):
-        if r.origin_id == t.grid_id and r.when == t.created_at and r.node.id == t.node_id \
-                and not getattr(r, "_taken", False):
-            return r
-    return None
-
-
-@event.listens_for(Session, "before_flush")
-def _intake_bridge(session: Session, _ctx, _instances) -> None:
-    for t in list(session.new):
-        if not isinstance(t, Ticket) or t.status != "new" or getattr(t, "_mingbai_routed", False):
-            continue
-        t._mingbai_routed = True
-        r = _matching_route(session, t)
-        if r is None:  # created outside the intake path: only the deadlines
-            node = session.get(GridNode, t.node_id) if t.node_id else None
-            t.ack_due, t.answer_due = deadlines_for(session, node, t.tier, t.urgency, t.created_at)
-            continue
-        r._taken = True
-        if r.urgency != t.urgency:
-            origin = session.get(GridNode, t.grid_id)
-            again = route(session, origin, t.domain, t.created_at, urgency=t.urgency)
-            again._taken = True
-            for k in ("node", "tier", "assignee", "on_duty", "skipped", "steps", "urgency", "on_call",
-                      "open_now", "ack_due", "answer_due"):
-                setattr(r, k, getattr(again, k))
-            t.tier, t.node_id, t.assignee = r.tier, r.node.id, r.assignee
-        t.ack_due, t.answer_due = r.ack_due, r.answer_due
-        session.info.setdefault("mingbai.route_audit", []).append((t, r))
-
-
-@event.listens_for(Session, "after_flush_postexec")
-def _intake_route_audit(session: Session, _ctx) -> None:
-    pending = session.info.pop("mingbai.route_audit", None)
-    if not pending:
-        return
-    for t, r in pending:
-        if t.id is None:
-            continue
-        session.add(AuditLog(at=t.created_at, actor="system:routing", action="route", ticket_id=t.id,
-                             subject=t.number,
-                             detail={"tier": r.tier, "node": r.node.code, "assignee": r.assignee,
-                                     "skipped": r.skipped, "on_call": r.on_call, "urgency": r.urgency,
-                                     "why": r.reason, "ack_due": r.ack_due.isoformat() if r.ack_due else None,
-                                     "answer_due": r.answer_due.isoformat() if r.answer_due else None}))
+# The intake (tickets.service._create) routes a new case with its urgency, takes the Route's
+# working-time deadlines and writes the routing steps to the audit log ("route"), which
+# history() below reads. (A before_flush hook used to patch this up after the fact.)
 
 
 def history(session: Session, ticket: Ticket) -> list[dict]:

@@ -30,6 +30,7 @@ from tickets.lifecycle import (
     transition,
 )
 from tickets.models import (
+    AuditLog,
     Conversation,
     GridNode,
     Handoff,
@@ -328,10 +329,14 @@ def _create(resident_key, key, domain, subtype, summary, parties, location, phon
             origin = top_node(s)
         if origin is None:
             raise TicketError("系统还没有导入网格，请联系管理员（mingbai grid import）。")
-        rt = route(s, origin, domain, when)
+        # The urgency decides the tier (urgent cases out of hours go up / to 值班) and the clock;
+        # the Route's deadlines are in the owning node's working time (tickets.routing).
+        rt = route(s, origin, domain, when, urgency=urgency)
         year = local(when).year
         seq, number = _next_number(s, origin.code, year)
-        ack_due, answer_due = deadlines(rt.tier, urgency, when)
+        ack_due, answer_due = rt.ack_due, rt.answer_due
+        if ack_due is None or answer_due is None:  # defensive: a Route always has them
+            ack_due, answer_due = deadlines(rt.tier, urgency, when)
         t = Ticket(number=number, year=year, seq=seq, idempotency_key=key, resident_key=resident_key,
                    channel=_channel(resident_key), domain=domain, subtype=subtype, summary=summary[:4000],
                    parties=parties, location=None if record_only else (location or r.location_label), phone=phone,
@@ -346,6 +351,7 @@ def _create(resident_key, key, domain, subtype, summary, parties, location, phon
         if record_only:
             audit(s, "system:intake", "record_only", ticket_id=t.id, subject=number, detail={"domain": domain})
             return {**ticket_dict(s, t), "created": True}
+        _audit_route(s, t, rt)
         audit(s, "system:intake", "open", ticket_id=t.id, subject=number,
               detail={"tier": rt.tier, "node": rt.node.code, "assignee": rt.assignee, "skipped": rt.skipped,
                       "urgency": urgency, "domain": domain})
@@ -353,6 +359,15 @@ def _create(resident_key, key, domain, subtype, summary, parties, location, phon
         flag = {"urgent": "【紧急】", "emergency": "【特急】"}.get(urgency, "")
         notify_staff(s, who, f"{flag}新工单 {number}：{domain}，{tier_label(rt.node)}待受理。", t.id)
         return {**ticket_dict(s, t), "created": True}
+
+
+def _audit_route(s: Session, t: Ticket, rt) -> None:
+    """The routing steps of a new ticket, in words: the first line of its history
+    (tickets.lifecycle.history reads the "route" audit entries)."""
+    s.add(AuditLog(at=t.created_at, actor="system:routing", action="route", ticket_id=t.id, subject=t.number,
+                   detail={"tier": rt.tier, "node": rt.node.code, "assignee": rt.assignee,
+                           "skipped": rt.skipped, "on_call": rt.on_call, "urgency": rt.urgency,
+                           "why": rt.reason, "ack_due": _iso(rt.ack_due), "answer_due": _iso(rt.answer_due)}))
 
 
 def get_ticket(number: str, *, with_phone: bool = False) -> dict:
