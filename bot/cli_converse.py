@@ -23,7 +23,7 @@ import requests
 from mingbai.jsonl import iter_jsonl
 from mingbai.settings import get_settings
 
-OUTCOMES = {"answer", "intake", "handoff", "emergency", "status", "chitchat", "out_of_scope"}
+OUTCOMES = {"answer", "intake", "handoff", "emergency", "status", "chitchat", "out_of_scope", "forget"}
 
 
 def _web_url() -> str:
@@ -76,19 +76,27 @@ def _via_web(url: str, token: str, sender: str, text: str, rasa_url: str) -> dic
     headers = {"Authorization": f"Bearer {token}"}
     started = time.time() - 1
 
+    results: list[dict] = []
+
     def post(t: str) -> list[str]:
         r = requests.post(f"{url}/api/v1/messages", json={"sender": sender, "text": t, "channel": "rest"},
                           headers=headers, timeout=60)
         r.raise_for_status()
-        return list(r.json().get("replies") or [])
+        body = r.json()
+        if isinstance(body.get("result"), dict) and body["result"].get("outcome"):
+            results.append(body["result"])
+        return list(body.get("replies") or [])
 
     replies = post(text)
     notice = getattr(gateway, "PRIVACY_NOTICE", None)
-    if notice and any(notice in r for r in replies) and not _emergency(text):
+    emergency_now = bool(results and results[-1].get("outcome") == "emergency")
+    if notice and any(notice in r for r in replies) and not emergency_now:
         replies += post("同意")  # a new resident consents; the gateway then answers the pending text
-    result = _summarise(_tracker_customs(rasa_url, f"rest:{sender}", started))
-    if _emergency(text):
-        result["outcome"] = "emergency"  # answered by the gateway before Rasa
+    if results:  # the gateway says what the turn was (it answers many messages without Rasa)
+        result = {k: results[-1].get(k) for k in ("outcome", "domain", "citations", "ticket_id")}
+        result["citations"] = result["citations"] or []
+    else:  # an older web app: read the actions' payloads back from the Rasa tracker
+        result = _summarise(_tracker_customs(rasa_url, f"rest:{sender}", started))
     return {"replies": replies, **result}
 
 

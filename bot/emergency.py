@@ -41,6 +41,12 @@ _T2S_PAIRS = (
 )
 _T2S = str.maketrans({_T2S_PAIRS[i]: _T2S_PAIRS[i + 1] for i in range(0, len(_T2S_PAIRS) - 1, 2)})
 
+# The ticket domain for an emergency of each kind (gateway and actions file the same way).
+DOMAIN_OF_KIND = {"violence": "人身损害", "weapon_threat": "刑事辩护", "self_harm": "综合咨询",
+                  "fraud_in_progress": "刑事辩护", "medical": "人身损害", "fire": "人身损害", "gas": "人身损害",
+                  "poisoning": "人身损害", "disaster": "人身损害", "trapped": "人身损害", "stalking": "刑事辩护",
+                  "missing_child": "刑事辩护"}
+
 HOTLINE_NAMES = {
     "110": "报警电话 110",
     "119": "火警 / 抢险救援 119",

@@ -123,3 +123,26 @@ def is_up(*, base_url: Optional[str] = None, timeout: float = 2) -> bool:
 def payloads(messages: list[dict]) -> list[dict]:
     """The `custom` objects among Rasa's messages, in order."""
     return [m["custom"] for m in messages or [] if isinstance(m, dict) and isinstance(m.get("custom"), dict)]
+
+
+def form_state(sender_id: str, *, base_url: Optional[str] = None) -> tuple[Optional[str], Optional[str]]:
+    """(active form name, requested slot) of a conversation, (None, None) when no form is open.
+
+    Asks for the tracker without events (a few ms). Raises RasaUnavailable when Rasa is down.
+    """
+    try:
+        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
+                         params={**_auth(), "include_events": "NONE"}, timeout=(3.05, 5))
+    except requests.RequestException as e:
+        raise _unreachable(e) from None
+    if r.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered {r.status_code}")
+    try:
+        data = r.json() if r.content else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        return None, None
+    loop = (data.get("active_loop") or {}).get("name")
+    slot = (data.get("slots") or {}).get("requested_slot")
+    return (loop or None), (slot if loop else None)

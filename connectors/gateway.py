@@ -43,6 +43,7 @@ VOICE_UNCLEAR = "抱歉，没听清您的语音。请打字告诉我，或者慢
 LOCATION_REPLY = "收到您的位置：{label}。有需要时，我们会请离您最近的调解员联系您。"
 BOT_DOWN = "系统有点忙，请过一会儿再发一次。着急的话，可以拨打 12348 法律援助热线。"
 BOT_SILENT = "抱歉，我没太明白。可以换个说法再说一次吗？"
+FORGOTTEN = "好的，您的聊天记录和个人信息已经删除。以后需要帮助，随时再来找我。"
 
 _CONSENT_YES = {"同意", "我同意", "同意了", "好", "好的", "可以", "行", "是", "ok", "yes", "嗯", "同意的"}
 _CONSENT_NO = {"不同意", "我不同意", "拒绝", "不要", "不行", "否", "no"}
@@ -195,21 +196,51 @@ def _record(resident_key: str, direction: str, text: str, author: str, channel: 
         log.exception("record_message failed")
 
 
-def _bot_texts(msg: InboundMessage, text: str) -> list[str]:
+# Explicit dialogue acts go to Rasa as forced intents: its NLU never decides the road, and the
+# resident's own words travel in the metadata (bot/actions reads them there).
+FORCED = {"greet": "/greet", "thanks": "/thanks", "bye": "/goodbye", "identity": "/bot_challenge",
+          "handoff": "/request_human", "status": "/check_ticket_status", "forget": "/delete_my_data",
+          "mediation": "/report_dispute", "affirm": "/affirm", "deny": "/deny", "cancel": "/cancel"}
+REPROMPT = {"dispute_summary": "请再说说发生了什么事。", "other_party": "对方是谁？", "location": "您在哪个村或社区？",
+            "phone": "请留一个方便联系的手机号。", "preferred_time": "什么时间联系您方便？",
+            "consent": "同意把这些信息交给调解员吗？回复「同意」或「不同意」。"}
+RESUME_FORM = "我们接着登记："
+OUT_OF_SCOPE = "这个我帮不上忙。我能做的是：解答法律问题、登记纠纷找调解员、查办理进度。您有这方面的事吗？"
+_QUESTION = re.compile(r"(吗|呢|么|怎么|咋|啥|什么|多少|能不能|可不可以|可以|是否|会不会|要不要|有没有|？|\?)")
+
+
+def _result(outcome: Optional[str] = None, **kw) -> dict:
+    return {"outcome": outcome, "domain": kw.get("domain"), "citations": kw.get("citations") or [],
+            "ticket_id": kw.get("ticket_id")}
+
+
+def _set_result(res: dict) -> None:
+    _turn.result = res
+
+
+def _summarise(customs: list[dict]) -> dict:
+    """The last custom payload with an outcome decides; citations/ticket from any of the turn's."""
+    out = _result()
+    for c in customs:
+        if not isinstance(c, dict) or not c.get("outcome"):
+            continue
+        out["outcome"] = c["outcome"]
+        for k in ("domain", "citations", "ticket_id"):
+            if c.get(k):
+                out[k] = c[k]
+    return out
+
+
+def _rasa(msg: InboundMessage, message: str, text: str, extra: Optional[dict] = None) -> list[str]:
+    """One Rasa turn; texts back. Raises RasaUnavailable."""
     from bot import rasa_client
 
-    metadata = {"channel": msg.channel}
-    try:
-        out = rasa_client.turn(msg.resident_key, text, metadata)
-    except rasa_client.RasaUnavailable:
-        log.warning("rasa unavailable for a %s message", msg.channel)
-        return [BOT_DOWN]
-    texts = []
-    for m in out or []:
-        t = (m.get("text") or "").strip() if isinstance(m, dict) else ""
-        if t:
-            texts.append(t)
-    if any(isinstance(c, dict) and "deleted" in c for c in rasa_client.payloads(out or [])):
+    metadata = {"channel": msg.channel, "text": text, **(extra or {})}
+    out = rasa_client.turn(msg.resident_key, message, metadata)
+    texts = [(m.get("text") or "").strip() for m in out or [] if isinstance(m, dict) and (m.get("text") or "").strip()]
+    customs = rasa_client.payloads(out or [])
+    _set_result(_summarise(customs))
+    if any(isinstance(c, dict) and "deleted" in c for c in customs):
         # 删除我的信息 ran (action_delete_data → forget_resident): clear our own rows too, and
         # keep the goodbye out of the transcript that was just deleted.
         from connectors.store import forget
@@ -219,27 +250,47 @@ def _bot_texts(msg: InboundMessage, text: str) -> list[str]:
     return texts
 
 
-# As the bot's action_emergency files them (bot/actions/actions.py).
-EMERGENCY_DOMAIN = {"violence": "人身损害", "weapon_threat": "刑事辩护", "self_harm": "综合咨询",
-                    "fraud_in_progress": "刑事辩护", "medical": "人身损害"}
+def _kb_answer(text: str, tri: Optional[dict]) -> tuple[str, dict]:
+    """The knowledge base's answer straight from this process (no Rasa needed)."""
+    from knowledge import ask
+
+    r = ask(text)
+    answer = r["answer"]
+    if tri and tri.get("line"):
+        answer = f"{answer}\n{tri['line']}"
+    return answer, _result("answer", domain=r.get("domain"), citations=r.get("citations"))
 
 
-def _escalate(resident_key: str, hit: dict, text: str) -> None:
+# As the bot's action_emergency files them (one table in bot/emergency.py).
+def _emergency_domain(kind: str) -> str:
+    from bot.emergency import DOMAIN_OF_KIND
+
+    return DOMAIN_OF_KIND.get(kind, "综合咨询")
+
+
+def _escalate(resident_key: str, hit: dict, text: str) -> Optional[str]:
     """Keep the reply's promise (「我已通知工作人员」): an emergency ticket and a handoff, so staff are
     notified at once. One ticket per resident, kind and hour however many messages arrive."""
     from tickets import service
 
     kind = hit.get("kind") or "violence"
     try:
-        t = service.open_ticket(resident_key, domain=EMERGENCY_DOMAIN.get(kind, "综合咨询"),
+        t = service.open_ticket(resident_key, domain=_emergency_domain(kind),
                                 summary=text[:1000], consent=True, urgency="emergency",
                                 idempotency_key=f"emergency:{resident_key}:{kind}:{utcnow():%Y%m%d%H}")
         service.start_handoff(resident_key, f"emergency:{kind}", t.get("number"))
+        return t.get("number")
     except Exception:  # the resident already has the hotline answer; staff see the transcript
         log.exception("could not open the emergency ticket / handoff")
+        return None
 
 
-_turn = threading.local()  # per-turn flags (a turn runs in one thread)
+_turn = threading.local()  # per-turn flags and the structured result (a turn runs in one thread)
+
+
+def last_result() -> dict:
+    """outcome / domain / citations / ticket_id of the turn this thread just ran (REST, converse)."""
+    return dict(getattr(_turn, "result", None) or _result())
 
 
 def _record_replies(rk: str, replies: list[str], ch: str) -> None:
@@ -253,16 +304,70 @@ def _norm(text: str) -> str:
     return _PUNCT.sub("", text).lower()
 
 
-def _converse(msg: InboundMessage, text: str) -> list[str]:
-    """Handoff routing and the bot, for a consented resident."""
+def _new_question(text: str, slot: Optional[str]) -> bool:
+    """A fresh legal question typed while the form waits for a short answer (place, phone, time)."""
+    compact = _norm(text)
+    return slot not in (None, "dispute_summary") and len(compact) >= 8 and bool(_QUESTION.search(text))
+
+
+def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> list[str]:
+    """Answer-first routing for a consented resident (not in a handoff): see bot/router.py."""
+    from bot import rasa_client, router
     from tickets import service
 
     if service.in_handoff(msg.resident_key):
         return []  # the message is already on the staff console; the bot stays silent
-    texts = _bot_texts(msg, text)
+    act = router.act(text)
+    extra = {"triage_line": tri["line"]} if tri and tri.get("line") else {}
+    try:
+        loop, slot = rasa_client.form_state(msg.resident_key)
+        if loop:  # the intake form is open
+            if act in ("status", "cancel", "handoff", "forget"):
+                texts = _rasa(msg, FORCED[act], text)
+            elif _new_question(text, slot) and act is None:
+                answer, res = _kb_answer(text, tri)
+                _set_result(res)
+                texts = [answer, RESUME_FORM + REPROMPT.get(slot or "", "")]
+            else:
+                texts = _rasa(msg, text, text, extra)  # a slot answer: the form validates it
+        elif act:
+            texts = _rasa(msg, FORCED[act], text)
+        elif router.out_of_scope(text):
+            texts = _rasa(msg, "/out_of_scope", text)
+        elif router.needs_visit(text):
+            texts = _rasa(msg, "/report_dispute", text)
+        else:
+            texts = _rasa(msg, "/ask_legal_question", text, extra)
+    except rasa_client.RasaUnavailable:
+        # Degraded: the knowledge base runs here without Rasa, so a question is still answered.
+        log.warning("rasa unavailable for a %s message", msg.channel)
+        if act is None and not router.out_of_scope(text):
+            answer, res = _kb_answer(text, tri)
+            _set_result(res)
+            texts = [answer]
+        elif act is None:
+            _set_result(_result("out_of_scope"))
+            texts = [OUT_OF_SCOPE]
+        else:
+            texts = [BOT_DOWN]
     if not texts and not service.in_handoff(msg.resident_key):
         texts = [BOT_SILENT]
     return texts
+
+
+def _forget_now(msg: InboundMessage) -> list[str]:
+    """删除我的信息 during a handoff (Rasa is paused then): the gateway deletes at once."""
+    from connectors.store import forget
+    from tickets import service
+
+    try:
+        service.forget_resident(msg.resident_key)
+    except Exception:
+        log.exception("forget_resident failed")
+    forget(msg.resident_key)
+    _turn.forgotten = True
+    _set_result(_result("status"))
+    return [FORGOTTEN]
 
 
 def process(msg: InboundMessage) -> list[str]:
@@ -273,6 +378,7 @@ def process(msg: InboundMessage) -> list[str]:
     rk, ch = msg.resident_key, msg.channel
     replies: list[str] = []
     _turn.forgotten = False
+    _turn.result = None
 
     if msg.kind == "event":
         ev = (msg.event or "").lower()
@@ -300,16 +406,21 @@ def process(msg: InboundMessage) -> list[str]:
         shown = text
     _record(rk, "in", shown, "resident", ch)
 
-    # Emergency first: neither the consent notice nor a handoff may swallow it.
+    # Triage first: neither the consent notice nor a handoff may swallow a danger.
+    tri = None
     if text:
-        hit = emergency.detect(text)
-        if hit:
-            replies.append(hit["reply"])
+        tri = emergency.triage(text)
+        if tri and tri.get("tier") == "danger_now":
+            replies.append(tri["reply"])
+            answer = _answer_too(text)  # the question in the message is answered as well
+            if answer:
+                replies.append(answer)
             if not service.has_consent(rk):
                 replies.append(PRIVACY_NOTICE)
             for r in replies:
                 _record(rk, "out", r, "bot", ch)
-            _escalate(rk, hit, text)
+            number = _escalate(rk, tri, text)
+            _set_result(_result("emergency", domain=_emergency_domain(tri.get("kind", "")), ticket_id=number))
             return replies
 
     consented = service.has_consent(rk)
@@ -319,10 +430,12 @@ def process(msg: InboundMessage) -> list[str]:
             service.record_consent(rk, True)
             pending = _pending_text(rk, None, set_=True)
             if pending:
-                replies = _converse(msg, pending)
+                ptri = emergency.triage(pending, semantic=False)
+                replies = _converse(msg, pending, ptri if ptri and ptri.get("tier") == "harm_past" else None)
                 replies = (["谢谢您的信任！\n" + replies[0]] + replies[1:]) if replies else ["谢谢您的信任！"]
             else:
                 replies = [CONSENT_THANKS]
+                _set_result(_result("chitchat"))
         elif n in _CONSENT_NO:
             _pending_text(rk, None, set_=True)
             try:
@@ -352,9 +465,29 @@ def process(msg: InboundMessage) -> list[str]:
     elif not text:
         replies = []
     else:
-        replies = _converse(msg, text)
+        from bot import router
+
+        if service.in_handoff(rk) and router.act(text) == "forget":
+            replies = _forget_now(msg)  # forgetting comes before handoff routing
+        else:
+            replies = _converse(msg, text, tri)
     _record_replies(rk, replies, ch)
     return replies
+
+
+def _answer_too(text: str) -> Optional[str]:
+    """In danger, a message can still hold a question (「煤气味好大…能告燃气公司吗」): answer it when
+    the knowledge base is sure, after the safety line."""
+    if not _QUESTION.search(text):
+        return None
+    try:
+        from knowledge import ask
+
+        r = ask(text)
+    except Exception:
+        log.exception("knowledge.ask failed in an emergency turn")
+        return None
+    return r["answer"] if r.get("confident") else None
 
 
 SORRY = "抱歉，系统出了点问题，请稍后再发一次。"

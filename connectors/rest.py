@@ -3,7 +3,8 @@
 Auth: `Authorization: Bearer <api_token>` (settings.secret("api_token")).
 Request: {"sender": "hotline-123", "text": "…", "msg_id": "optional idempotency key",
           "channel": "rest" | "cli"}
-Response: {"replies": ["…"], "resident_key": "rest:hotline-123", "duplicate": false, "handoff": false}
+Response: {"replies": ["…"], "resident_key": "rest:hotline-123", "duplicate": false, "handoff": false,
+           "result": {"outcome", "domain", "citations", "ticket_id"}}   (the turn's structured result)
 GET /api/v1/messages?sender=…&after=N — messages queued for the sender (staff replies, notices).
 """
 from __future__ import annotations
@@ -78,8 +79,9 @@ def post_message():
             gateway.finish(channel, key, replies)
     from tickets import service
 
+    result = gateway.last_result() if not duplicate else {}
     return jsonify(replies=replies, resident_key=rk, duplicate=duplicate,
-                   handoff=bool(service.in_handoff(rk)))
+                   handoff=bool(service.in_handoff(rk)), result=result)
 
 
 @bp.get("/api/v1/messages")

@@ -317,7 +317,7 @@ def ticket(number: str, reveal: bool = False):
         "console/ticket.html", t=t, msgs=msgs, notes=service.notes(number), user=g.user, reveal=reveal,
         canned=[c.format(who=who) for c in CANNED], next_statuses=allowed(t["status"]),
         outcomes=OUTCOMES, routes=NEXT_ROUTES, handoff=service.active_handoff(t["resident_key"]),
-        last_id=msgs[-1]["id"] if msgs else 0)
+        last_id=msgs[-1]["id"] if msgs else 0, history=service.ticket_history(number))
 
 
 @bp.post("/t/<number>/reveal")

@@ -109,3 +109,18 @@ def load_all(qa_dir: Path = QA_DIR, *, statuses: set[str] | None = None) -> list
             if statuses is None or e.status in statuses:
                 out.append(e)
     return out
+
+
+def served_entries(qa_dir: Path = QA_DIR) -> list[Entry]:
+    """What residents are answered from: the database's published entries once the knowledge
+    console has seeded it (knowledge.store), else the YAML files as before."""
+    if Path(qa_dir) == QA_DIR:
+        try:
+            from knowledge.store import db_served_entries
+
+            entries = db_served_entries(served_statuses())
+        except Exception:  # no database / not migrated: the YAML is the source
+            entries = None
+        if entries is not None:
+            return entries
+    return load_all(qa_dir, statuses=served_statuses())

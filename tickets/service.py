@@ -206,6 +206,9 @@ def forget_resident(resident_key: str) -> int:
         n += s.execute(delete(Message).where(Message.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Conversation).where(Conversation.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Handoff).where(Handoff.resident_key == resident_key)).rowcount or 0
+        from tickets.feedback import forget as forget_feedback
+
+        n += forget_feedback(s, resident_key)  # 有帮助/没帮助 and the 未解答 inbox's questions
         ghost = "forgotten:" + resident_ref(resident_key).split("#", 1)[1]
         for t in s.scalars(select(Ticket).where(Ticket.resident_key == resident_key)):
             t.resident_key, t.summary, t.parties = ghost, "（应居民要求已删除）", None
@@ -381,6 +384,17 @@ def _get(s: Session, number: str) -> Ticket:
     if t is None:
         raise TicketError(f"没有找到工单 {number}")
     return t
+
+
+def ticket_history(number: str) -> list[dict]:
+    """The ticket's routing and escalation steps for the console (tickets.lifecycle.history):
+    [{"at" (ISO), "kind", "from_tier", "to_tier", "from_name", "to_name", "why"}], oldest first."""
+    from tickets.lifecycle import history
+
+    with session_scope() as s:
+        t = _get(s, number)
+        return [{**h, "at": _iso(h["at"]), "from_name": TIER_NAMES.get(h["from_tier"], "") if h["from_tier"] else "",
+                 "to_name": TIER_NAMES.get(h["to_tier"], "") if h["to_tier"] else ""} for h in history(s, t)]
 
 
 def tickets_for_resident(resident_key: str) -> list[dict]:
@@ -610,4 +624,5 @@ __all__ = [
     "forget_resident", "set_location", "open_ticket", "start_handoff", "end_handoff", "in_handoff",
     "tickets_for_resident", "get_ticket", "list_tickets", "change_status", "claim", "add_note", "staff_reply",
     "ask_satisfaction", "set_satisfaction", "transcript", "active_handoff", "mark_notifications_read",
+    "ticket_history",
 ]

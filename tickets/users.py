@@ -14,7 +14,12 @@ from tickets.clock import now
 from tickets.models import ApiToken, GridNode, StaffUser
 from tickets.routing import ROLES
 
-ROLE_ALIASES = {"grid": "网格员", "mediator": "人民调解员", "volunteer": "法律明白人", "admin": "管理员"}
+ROLE_ALIASES = {"grid": "网格员", "mediator": "人民调解员", "volunteer": "法律明白人", "admin": "管理员",
+                "reviewer": "审核员"}
+# 审核员 (knowledge reviewer): works in the 知识库 console only; takes no tickets (no grid needed).
+REVIEWER = "审核员"
+STAFF_ROLES = (*ROLES, REVIEWER)
+NO_GRID_ROLES = ("管理员", REVIEWER)
 
 
 class UserError(ValueError):
@@ -42,8 +47,8 @@ def create_user(username: str, password: str, role: str, grid: Optional[str], *,
                 domains: Optional[list[str]] = None, duty: str = "08:30-17:30", days: str = "1-5",
                 notify_key: Optional[str] = None, actor: str = "system:cli") -> dict:
     role = ROLE_ALIASES.get(role, role)
-    if role not in ROLES:
-        raise UserError(f"角色只能是: {'、'.join(ROLES)}")
+    if role not in STAFF_ROLES:
+        raise UserError(f"角色只能是: {'、'.join(STAFF_ROLES)}")
     if not username or len(password or "") < 8:
         raise UserError("需要用户名, 密码至少 8 位")
     try:
@@ -59,7 +64,7 @@ def create_user(username: str, password: str, role: str, grid: Optional[str], *,
             node = s.scalars(select(GridNode).where(GridNode.code == grid)).first()
             if node is None:
                 raise UserError(f"没有网格码 {grid} (先运行 mingbai grid import)")
-        elif role != "管理员":
+        elif role not in NO_GRID_ROLES:
             raise UserError("除管理员外, 账号必须绑定网格 (--grid)")
         if s.scalars(select(StaffUser).where(StaffUser.username == username)).first():
             raise UserError(f"用户 {username} 已存在")

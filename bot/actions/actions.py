@@ -13,7 +13,7 @@ from rasa_sdk.events import (ActionExecuted, ActiveLoop, AllSlotsReset, Conversa
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import services
-from bot.emergency import detect
+from bot.emergency import DOMAIN_OF_KIND, detect
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,6 @@ FORM_SLOTS = ["dispute_summary", "other_party", "location", "phone", "preferred_
 STATUS_NAMES = {"new": "待受理", "open": "待受理", "assigned": "已分派给调解员", "acknowledged": "调解员已接单",
                 "in_progress": "处理中", "mediating": "调解中", "escalated": "已上报上级处理",
                 "resolved": "已解决", "closed": "已办结", "cancelled": "已撤销"}
-EMERGENCY_DOMAIN = {"violence": "人身损害", "weapon_threat": "刑事辩护", "self_harm": "综合咨询",
-                    "fraud_in_progress": "刑事辩护", "medical": "人身损害"}
 
 
 def _payload(outcome: str, **extra: Any) -> Dict[str, Any]:
@@ -55,7 +53,17 @@ def _say(dispatcher: CollectingDispatcher, tracker: Optional[Tracker], text: str
         dispatcher.utter_message(text=text)
 
 
+def _metadata(tracker: Tracker) -> dict:
+    md = (tracker.latest_message or {}).get("metadata")
+    return md if isinstance(md, dict) else {}
+
+
 def _text(tracker: Tracker) -> str:
+    """The resident's words: the gateway routes by forced intent (「/ask_legal_question」) and sends
+    the original text in the message metadata."""
+    md_text = _metadata(tracker).get("text")
+    if isinstance(md_text, str) and md_text.strip():
+        return md_text
     return (tracker.latest_message or {}).get("text") or ""
 
 
@@ -158,6 +166,9 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, te
         events.append(SlotSet("low_confidence_count", 0))
     line = _citation_line(citations, answer)
     full = answer + (f"\n{line}" if line else "")
+    safety = _metadata(tracker).get("triage_line")  # harm that happened: the hotline, no alarm
+    if isinstance(safety, str) and safety.strip():
+        full = f"{full}\n{safety.strip()}"
     _say(dispatcher, tracker, full, "answer", domain=domain, subtype=subtype, citations=citations,
          entry_id=result.get("entry_id"), confident=confident, follow_up=follow_up,
          classifier_confidence=cls.get("confidence"))
@@ -344,7 +355,7 @@ class ActionEmergency(Action):
             "reply": "如果有危险，请马上拨打 110 报警；有人受伤打 120。我已通知工作人员尽快联系您。",
         }
         cls = await asyncio.to_thread(services.classify, text)
-        d = cls["domain"] if float(cls.get("confidence") or 0) >= 0.4 else EMERGENCY_DOMAIN.get(found["kind"], "综合咨询")
+        d = cls["domain"] if float(cls.get("confidence") or 0) >= 0.4 else DOMAIN_OF_KIND.get(found["kind"], "综合咨询")
         idem = "emergency:" + hashlib.sha256(f"{tracker.sender_id}|{text}|{len(tracker.events)}".encode()).hexdigest()[:24]
         ticket = await asyncio.to_thread(
             services.call, "open_ticket", tracker.sender_id, domain=d, subtype=cls.get("subtype"),

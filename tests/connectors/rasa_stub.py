@@ -2,6 +2,9 @@
 (the end-to-end tests against the real Rasa server belong to the bot area).
 
 POST /webhooks/rest/webhook {"sender", "message", "metadata"} → [{"recipient_id", "text"}, …]
+The gateway routes by forced intent (「/ask_legal_question」) with the resident's words in
+metadata.text: the stub counts and answers those words, and keeps the intents in `intents`.
+GET /conversations/<id>/tracker → no active form.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ def default_reply(sender: str, message: str) -> list[str]:
 class RasaStub:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.turns: Counter = Counter()          # (sender, message) -> number of turns
+        self.turns: Counter = Counter()          # (sender, resident's words) -> number of turns
+        self.intents: Counter = Counter()        # (sender, message as sent, e.g. "/greet") -> turns
         self.delay_s = 0.0
         self.reply: Callable[[str, str], list[str]] = default_reply
         self._server: ThreadingHTTPServer | None = None
@@ -52,7 +56,10 @@ class RasaStub:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self):  # "/" and "/status" health checks
+            def do_GET(self):  # "/" and "/status" health checks, tracker without events
+                if self.path.startswith("/conversations/"):
+                    self._send(200, {"active_loop": {}, "slots": {}})
+                    return
                 self._send(200, {"version": "3.6.21", "model_file": "stub"} if self.path.startswith("/status")
                            else "Hello from Rasa: 3.6.21")
 
@@ -61,9 +68,12 @@ class RasaStub:
                 raw = self.rfile.read(n)
                 if self.path.startswith("/webhooks/rest/webhook"):
                     data = json.loads(raw or b"{}")
-                    sender, message = data.get("sender", ""), data.get("message", "")
+                    sender, sent = data.get("sender", ""), data.get("message", "")
+                    md = data.get("metadata") or {}
+                    message = md.get("text") or sent if isinstance(md, dict) else sent
                     with stub.lock:
                         stub.turns[(sender, message)] += 1
+                        stub.intents[(sender, sent)] += 1
                     if stub.delay_s:
                         time.sleep(stub.delay_s)
                     out = [{"recipient_id": sender, **(t if isinstance(t, dict) else {"text": t})}
