@@ -159,8 +159,10 @@ class DomainClassifier:
         for i, text in enumerate(texts):
             j = int(np.argmax(proba[i]))
             domain, conf = self.classes_[j], float(proba[i][j])
+            top = np.argsort(-proba[i])[:3]
             out.append({"domain": domain, "subtype": self.subtype(text, emb[i], domain),
-                        "confidence": round(conf, 4)})
+                        "confidence": round(conf, 4),
+                        "scores": {self.classes_[int(k)]: round(float(proba[i][k]), 4) for k in top}})
         return out
 
     def subtype(self, text: str, vec: np.ndarray, domain: str) -> Optional[str]:
@@ -230,7 +232,8 @@ def get_model() -> DomainClassifier:
     return _model
 
 
-def classify_many(texts: list[str]) -> list[dict]:
+def classify_many(texts: list[str], scores: bool = False) -> list[dict]:
+    """{"domain", "subtype", "confidence"} each (+ "scores": the top-3 domain probabilities)."""
     if not texts:
         return []
     model = get_model()
@@ -238,13 +241,15 @@ def classify_many(texts: list[str]) -> list[dict]:
     results = model.predict(clean, embed(clean))
     for r, t in zip(results, clean):
         if not re.search(r"\w", t):  # empty / emoji-only: no basis for a domain
-            r.update(domain=FALLBACK_DOMAIN, subtype=None, confidence=0.0)
+            r.update(domain=FALLBACK_DOMAIN, subtype=None, confidence=0.0, scores={})
+        if not scores:
+            r.pop("scores", None)
     return results
 
 
-def classify(text: str) -> dict:
+def classify(text: str, scores: bool = False) -> dict:
     """{"domain", "subtype", "confidence"} for one message. Never raises on odd input."""
-    return classify_many([text if isinstance(text, str) else str(text or "")])[0]
+    return classify_many([text if isinstance(text, str) else str(text or "")], scores=scores)[0]
 
 
 def main(argv: list[str]) -> int:  # python -m bot.classifier "文本" ...

@@ -211,7 +211,7 @@ _QUESTION = re.compile(r"(吗|呢|么|怎么|咋|啥|什么|多少|能不能|可
 
 def _result(outcome: Optional[str] = None, **kw) -> dict:
     return {"outcome": outcome, "domain": kw.get("domain"), "citations": kw.get("citations") or [],
-            "ticket_id": kw.get("ticket_id")}
+            "ticket_id": kw.get("ticket_id"), "domains": kw.get("domains") or ([kw["domain"]] if kw.get("domain") else [])}
 
 
 def _set_result(res: dict) -> None:
@@ -225,9 +225,11 @@ def _summarise(customs: list[dict]) -> dict:
         if not isinstance(c, dict) or not c.get("outcome"):
             continue
         out["outcome"] = c["outcome"]
-        for k in ("domain", "citations", "ticket_id"):
+        for k in ("domain", "citations", "ticket_id", "domains"):
             if c.get(k):
                 out[k] = c[k]
+        if "confident" in c:
+            out["confident"] = bool(c["confident"])
     return out
 
 
@@ -258,7 +260,9 @@ def _kb_answer(text: str, tri: Optional[dict]) -> tuple[str, dict]:
     answer = r["answer"]
     if tri and tri.get("line"):
         answer = f"{answer}\n{tri['line']}"
-    return answer, _result("answer", domain=r.get("domain"), citations=r.get("citations"))
+    res = _result("answer", domain=r.get("domain"), citations=r.get("citations"))
+    res["confident"] = bool(r.get("confident"))
+    return answer, res
 
 
 # As the bot's action_emergency files them (one table in bot/emergency.py).
@@ -467,12 +471,45 @@ def process(msg: InboundMessage) -> list[str]:
     else:
         from bot import router
 
+        thanks = None if service.in_handoff(rk) else _feedback_reply(rk, text, ch)
         if service.in_handoff(rk) and router.act(text) == "forget":
             replies = _forget_now(msg)  # forgetting comes before handoff routing
+        elif thanks:
+            replies = [thanks]  # 「有帮助」/「没帮助」 after an answer
+            _set_result(_result("chitchat"))
         else:
             replies = _converse(msg, text, tri)
     _record_replies(rk, replies, ch)
+    if text and replies and not getattr(_turn, "forgotten", False):
+        _note_unanswered(rk, text, ch, replies)
     return replies
+
+
+def _feedback_reply(rk: str, text: str, ch: str) -> Optional[str]:
+    try:
+        from tickets import feedback
+
+        return feedback.handle_reply(rk, text, ch)
+    except Exception:
+        log.exception("feedback check failed")
+        return None
+
+
+def _note_unanswered(rk: str, text: str, ch: str, replies: list[str]) -> None:
+    """"Not sure" answers and fallbacks go to the maintainers' 未解答 inbox."""
+    res = getattr(_turn, "result", None) or {}
+    kind = None
+    if res.get("outcome") == "answer" and res.get("confident") is False:
+        kind = "unsure"
+    elif replies == [BOT_SILENT]:
+        kind = "fallback"
+    if kind:
+        try:
+            from tickets import feedback
+
+            feedback.mark_unanswered(rk, kind, question=text, channel=ch)
+        except Exception:
+            log.exception("mark_unanswered failed")
 
 
 def _answer_too(text: str) -> Optional[str]:

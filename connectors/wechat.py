@@ -238,7 +238,7 @@ def receive():
             if not isinstance(encrypt, str) or not encrypt:
                 raise Rejected(400, "no Encrypt element")
             check_sig([st.wechat_token, timestamp, nonce, encrypt], a.get("msg_signature"))
-            check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""))
+            check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""), body)
             keys = [k for k in (st.wechat_aes_key, st.wechat_aes_key_previous) if k]
             inner_xml, key_used = decrypt(encrypt, keys, st.wechat_appid)
             fields = parse_xml(inner_xml)
@@ -250,7 +250,7 @@ def receive():
                 # A plaintext body is only signed over timestamp+nonce, not over its content, so
                 # accepting it would let anyone with one old URL inject messages.
                 raise Rejected(403, "plaintext callback refused: safe mode is configured")
-            check_replay(CHANNEL, timestamp, nonce, a.get("signature", ""))
+            check_replay(CHANNEL, timestamp, nonce, a.get("signature", ""), body)
             fields = outer
         if not fields.get("MsgType"):
             raise Rejected(400, "no MsgType")

@@ -100,7 +100,7 @@ def receive():
         if not isinstance(encrypt, str) or not encrypt:
             raise Rejected(400, "no Encrypt element")
         check_sig([st.wecom_token, timestamp, nonce, encrypt], a.get("msg_signature"))
-        check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""))
+        check_replay(CHANNEL, timestamp, nonce, a.get("msg_signature", ""), body)
         inner, _ = decrypt(encrypt, [st.wecom_aes_key], st.wecom_corpid)
         msg = _to_inbound(parse_xml(inner))
     except Rejected as e:

@@ -102,7 +102,7 @@ class NonceCache:
 
     def __init__(self, window: int = REPLAY_WINDOW_S):
         self.ttl = 2 * window + 60  # a timestamp is accepted ±window around now
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
         self._redis = None
         self._redis_url: Optional[str] = None
@@ -115,42 +115,44 @@ class NonceCache:
             self._redis_url = url
         return self._redis
 
-    def first_use(self, channel: str, *parts: str) -> bool:
-        """True the first time this tuple is seen within the window; False for a replay."""
+    def first_use(self, channel: str, *parts: str, body: bytes = b"") -> bool:
+        """True the first time this tuple is seen within the window, and for WeChat's own retries
+        (the same signed request with the same body: dedup by MsgId answers those); False when
+        the same signature comes back carrying a different body — a forged replay."""
         from mingbai.settings import get_settings
 
         key = f"mingbai:wxnonce:{channel}:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        digest = hashlib.sha256(body or b"").hexdigest().encode()
         url = get_settings().redis_url
         if url:
             try:
-                return bool(self._client(url).set(key, b"1", nx=True, ex=self.ttl))
+                r = self._client(url)
+                if r.set(key, digest, nx=True, ex=self.ttl):
+                    return True
+                return r.get(key) == digest
             except Exception:  # Redis down: fall back to this process rather than fail open
                 pass
         now = time.monotonic()
         with self._lock:
             if len(self._seen) >= self.MAX_LOCAL:
-                for k in [k for k, exp in self._seen.items() if exp <= now]:
+                for k in [k for k, (exp, _) in self._seen.items() if exp <= now]:
                     del self._seen[k]
                 if len(self._seen) >= self.MAX_LOCAL:  # a flood within the window: forget the oldest
                     for k in list(self._seen)[: self.MAX_LOCAL // 10]:
                         del self._seen[k]
-            exp = self._seen.get(key)
-            if exp is not None and exp > now:
-                return False
-            self._seen[key] = now + self.ttl
+            hit = self._seen.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1] == digest
+            self._seen[key] = (now + self.ttl, digest)
             return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
 
 
 nonces = NonceCache()
 
 
-def check_replay(channel: str, timestamp: str, nonce: str, signature: str) -> None:
-    """Call after the signature checked out: refuse the same signed request a second time."""
-    if not nonces.first_use(channel, timestamp or "", nonce or "", (signature or "").strip().lower()):
+def check_replay(channel: str, timestamp: str, nonce: str, signature: str, body: bytes = b"") -> None:
+    """Call after the signature checked out: refuse the same signed request with another body."""
+    if not nonces.first_use(channel, timestamp or "", nonce or "", (signature or "").strip().lower(), body=body):
         raise Rejected(403, "replayed request (timestamp/nonce already used)")
 
 

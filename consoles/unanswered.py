@@ -96,6 +96,7 @@ def draft():
     except feedback.DraftError as e:
         flash(str(e), "error")
         return redirect(url_for("unanswered.index"))
-    where = "知识库（草稿）" if got["store"] else f"kb_drafts/{got['id']}.yml"
-    flash(f"已生成知识库草稿 {got['id']}（{where}），审核并补上法律依据后即可发布。", "ok")
+    where = "已存入知识库，请在「知识库」里补上法律依据、提交审核" if got["store"] else \
+        f"kb_drafts/{got['id']}.yml，审核并补上法律依据后放进 knowledge/qa/"
+    flash(f"已生成知识库草稿 {got['id']}（{where}）。", "ok")
     return redirect(url_for("unanswered.index"))

@@ -171,6 +171,16 @@ def logout():
 
 # Helpers -----------------------------------------------------------------------------------------
 
+def _canned() -> list[str]:
+    """Canned replies edited on the admin page, else the built-in ones."""
+    try:
+        from consoles.admin import canned_replies
+
+        return list(canned_replies()) or CANNED
+    except Exception:
+        return CANNED
+
+
 def _scope_ids() -> Optional[set[int]]:
     """Node ids the user oversees (their node and everything under it); None = everything."""
     if g.user["role"] == "管理员" and not g.user["node_id"]:
@@ -179,6 +189,8 @@ def _scope_ids() -> Optional[set[int]]:
     from tickets.grids import descendants_ids
     from tickets.models import GridNode
 
+    if not g.user["node_id"]:
+        return set()  # a reviewer or a staff member without a grid oversees no tickets
     with session_scope() as s:
         node = s.get(GridNode, g.user["node_id"])
         return descendants_ids(s, node) if node else set()
@@ -315,7 +327,7 @@ def ticket(number: str, reveal: bool = False):
     who = f"{g.user['node_name'] or ''}{g.user['role']}{g.user['display_name']}"
     return render_template(
         "console/ticket.html", t=t, msgs=msgs, notes=service.notes(number), user=g.user, reveal=reveal,
-        canned=[c.format(who=who) for c in CANNED], next_statuses=allowed(t["status"]),
+        canned=[c.format(who=who) for c in _canned()], next_statuses=allowed(t["status"]),
         outcomes=OUTCOMES, routes=NEXT_ROUTES, handoff=service.active_handoff(t["resident_key"]),
         last_id=msgs[-1]["id"] if msgs else 0, history=service.ticket_history(number))
 

@@ -173,12 +173,21 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return out
 
 
-def _reply(answer: str, *, citations=None, entry_id=None, score=0.0, confident=False, domain=None) -> dict:
+def _reply(answer: str, *, citations=None, entry_id=None, score=0.0, confident=False, domain=None,
+           domains=None) -> dict:
     return {"answer": answer, "citations": citations or [], "entry_id": entry_id,
-            "score": round(float(score), 4), "confident": bool(confident), "domain": domain}
+            "score": round(float(score), 4), "confident": bool(confident), "domain": domain,
+            "domains": domains or {}}
 
 
 def build_answer(res: Result, searcher: Searcher, domain: str | None = None) -> dict:
+    out = _build_answer(res, searcher, domain)
+    # What the knowledge layer knows about the domain: the best entries' domains, weighted.
+    out["domains"] = {d: round(w, 3) for d, w in searcher._domain_weights(res.qa, None).items()}
+    return out
+
+
+def _build_answer(res: Result, searcher: Searcher, domain: str | None = None) -> dict:
     c = searcher.c
     note = repealed_note(res.repealed) if res.repealed else None
     corpus = searcher.L.corpus

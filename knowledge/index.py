@@ -283,7 +283,7 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
     from knowledge.embed import VectorCache, encode_many
 
     t = time.time()
-    entries = qamod.load_all(qa_dir, statuses=qamod.served_statuses())
+    entries = qamod.served_entries(qa_dir)  # the database once the knowledge console seeded it
     texts, owner = [], []
     for i, e in enumerate(entries):
         for s in e.texts:

@@ -385,9 +385,9 @@ _cache: dict[str, tuple[float, Searcher]] = {}
 def get_searcher(index_dir: Path | None = None, *, auto_build: bool = True) -> Searcher:
     """Loaded once per index folder (thread-safe); reloaded when a rebuild changes meta.json."""
     if index_dir is None:
-        from mingbai.settings import get_settings
+        from knowledge.reindex import current_index_dir  # follows a console re-index switch
 
-        index_dir = get_settings().index_dir
+        index_dir = current_index_dir()
     index_dir = Path(index_dir)
     key = str(index_dir.resolve())
     meta = index_dir / "meta.json"

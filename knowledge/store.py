@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import yaml
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from knowledge.laws import (CIVIL_CODE, REPEALED_ARTICLE_MAP, REPEALED_BY_CIVIL_CODE, Corpus, clean_law_name,
                             law_key, superseded)
 from knowledge.models import WORKFLOW_LABELS, CannedReply, KbEntry, KbGolden, KbVersion  # noqa: F401
 from knowledge.numerals import CN_NUM, article_label, parse_article
-from knowledge.qa import QA_DIR, STATUSES, Entry, QAError, load_all, parse_entry, served_statuses
+from knowledge.qa import QA_DIR, Entry, QAError, load_all, parse_entry, served_statuses
 from mingbai.db import session_scope
 from tickets.audit import audit
 from tickets.clock import now
@@ -294,26 +294,38 @@ _seed_lock = threading.Lock()
 
 def ensure_seeded(qa_dir: Path = QA_DIR, actor: str = SEED_ACTOR) -> int:
     """Copy the YAML entries in when kb_entries is empty (first use). Returns entries added."""
+    from sqlalchemy.exc import IntegrityError
+
     with _seed_lock:
-        with session_scope() as s:
-            if s.execute(select(KbEntry.id).limit(1)).first() is not None:
-                return 0
-            entries = load_all(qa_dir)
-            served = served_statuses()
-            at = now()
-            for e in entries:
-                live = e.status in served
-                s.add(KbEntry(id=e.id, domain=e.domain, subtype=e.subtype, kind=e.kind or "qa", question=e.question,
-                              status="published" if live else "draft", version=1,
-                              published_version=1 if live else None, author=actor, source=e.source,
-                              created_at=at, updated_at=at))
-            s.flush()
-            for e in entries:
-                s.add(KbVersion(entry_id=e.id, version=1, data=entry_data(e), author=actor,
-                                note=f"从 {e.source} 导入（初始）", created_at=at))
-            audit(s, actor, "kb_seed", subject=str(qa_dir)[-200:], detail={"entries": len(entries)})
-        ensure_golden()
-        return len(entries)
+        try:
+            n = _seed(qa_dir, actor)
+        except IntegrityError:  # another process seeded at the same moment
+            return 0
+        if n:
+            ensure_golden()
+        return n
+
+
+def _seed(qa_dir: Path, actor: str) -> int:
+    """Copy the YAML entries in (one transaction) unless kb_entries has rows."""
+    with session_scope() as s:
+        if s.execute(select(KbEntry.id).limit(1)).first() is not None:
+            return 0
+        entries = load_all(qa_dir)
+        served = served_statuses()
+        at = now()
+        for e in entries:
+            live = e.status in served
+            s.add(KbEntry(id=e.id, domain=e.domain, subtype=e.subtype, kind=e.kind or "qa", question=e.question,
+                          status="published" if live else "draft", version=1,
+                          published_version=1 if live else None, author=actor, source=e.source,
+                          created_at=at, updated_at=at))
+        s.flush()
+        for e in entries:
+            s.add(KbVersion(entry_id=e.id, version=1, data=entry_data(e), author=actor,
+                            note=f"从 {e.source} 导入（初始）", created_at=at))
+        audit(s, actor, "kb_seed", subject=str(qa_dir)[-200:], detail={"entries": len(entries)})
+    return len(entries)
 
 
 def db_served_entries(statuses: Optional[set[str]] = None) -> Optional[list[Entry]]:
@@ -901,3 +913,62 @@ def canned_replies(default: Optional[list[str]] = None) -> list[str]:
     except Exception:
         texts = []
     return texts or list(default or [])
+
+
+# ============================================================================= CLI
+
+def main(argv: list[str]) -> int:
+    """`mingbai kb-admin seed|reindex|export|golden|status`."""
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="mingbai kb-admin", description="知识库（数据库）维护")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sd = sub.add_parser("seed", help="数据库里还没有条目时，从 YAML 导入（默认 knowledge/qa）")
+    sd.add_argument("--qa-dir", default=str(QA_DIR))
+    sub.add_parser("reindex", help="用数据库里已发布的条目重建索引并切换（不停服务）")
+    ex = sub.add_parser("export", help="导出为 YAML 或 CSV")
+    ex.add_argument("output")
+    ex.add_argument("--served", action="store_true", help="导出居民在用的版本（默认最新版本）")
+    sub.add_parser("golden", help="用现有索引跑一遍黄金问题")
+    sub.add_parser("status", help="条目统计和索引状态")
+    args = p.parse_args(argv)
+
+    from mingbai.db import init_db
+
+    init_db()
+    if args.cmd == "seed":
+        n = ensure_seeded(Path(args.qa_dir))
+        print(f"已导入 {n} 条" if n else "数据库里已有条目，未导入")
+        return 0
+    if args.cmd == "reindex":
+        from knowledge import reindex
+
+        try:
+            st = reindex.run("system:cli")
+        except reindex.ReindexBusy as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        print(json.dumps(st, ensure_ascii=False))
+        return 0 if st["state"] == "done" else 1
+    if args.cmd == "export":
+        which = "served" if args.served else "latest"
+        out = Path(args.output)
+        if out.suffix.lower() == ".csv":
+            out.write_bytes(export_csv(which))
+        else:
+            out.write_text(export_yaml(which), encoding="utf-8")
+        print(f"已导出到 {out}")
+        return 0
+    if args.cmd == "golden":
+        rep = run_golden()
+        for r in rep["results"]:
+            print(f"{'通过' if r['ok'] else '失败'}\t{r['question']}\t期望 {r['expect']}\t实际 {r['got']}")
+        print(f"{rep['passed']}/{rep['total']} 通过")
+        return 0 if not rep["failures"] else 1
+    from knowledge import reindex
+
+    print(json.dumps({"seeded": is_seeded(), **(facets() if is_seeded() else {}), "index": reindex.status()},
+                     ensure_ascii=False))
+    return 0

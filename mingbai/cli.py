@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rasa": ("mingbai.rasa_runtime", "rasa train|validate|test: 在 Rasa 运行环境中执行"),
     "db": ("mingbai.dbcli", "db upgrade: 升级数据库结构"),
     "kb": ("knowledge.cli", "kb ingest-laws|build|eval: 知识库"),
+    "kb-admin": ("knowledge.store", "kb-admin seed|reindex|export|golden|status: 知识库（数据库）维护"),
     "ask": ("knowledge.cli_ask", "ask \"问题\": 法律问答"),
     "classify": ("bot.cli_classify", "classify --input IN.jsonl --output OUT.jsonl: 纠纷分类"),
     "converse": ("bot.cli_converse", "converse --input IN.jsonl --output OUT.jsonl: 通过运行中的系统对话"),

@@ -68,7 +68,7 @@ def build_procs(s: Settings) -> list[Proc]:
            "TOKENIZERS_PARALLELISM": "false", "MINGBAI_HOME": str(s.home)}
     return [
         Proc("rasa", rasa_runtime.server_cmd(s.rasa_port, s.action_port),
-             f"http://127.0.0.1:{s.rasa_port}/status", s.log_dir / "rasa.log",
+             rasa_runtime.status_url(s.rasa_port), s.log_dir / "rasa.log",
              {**rasa_runtime.rasa_env(), **env}),
         Proc("actions", [mingbai_bin, "serve-actions", "--port", str(s.action_port)],
              f"http://127.0.0.1:{s.action_port}/health", s.log_dir / "actions.log", env),

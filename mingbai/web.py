@@ -32,6 +32,9 @@ BLUEPRINTS = [
     "bot.api",
     "tickets.api",
     "consoles.volunteer",
+    "consoles.unanswered",
+    "consoles.knowledge",  # 知识库 (maintainers, reviewers)
+    "consoles.admin",  # 管理: staff, grids, canned replies
 ]
 
 log = logging.getLogger(__name__)

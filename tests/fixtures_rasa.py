@@ -107,14 +107,17 @@ def rasa_stack(session_home, tmp_path_factory):
         _wait(f"{action_url}/health", actions, action_log, 120)
         _wait(f"{base}/status", rasa, rasa_log, START_TIMEOUT)
         # Warm the action server (classifier, knowledge index) outside any test's timing.
-        requests.post(f"{base}/webhooks/rest/webhook",
+        requests.post(f"{base}/webhooks/rest/webhook", params={"token": rasa_runtime.rasa_token()},
                       json={"sender": "warmup", "message": "借钱不还怎么办"}, timeout=300)
         os.environ["MINGBAI_RASA_URL"] = base
+        # Tests that switch MINGBAI_HOME must keep talking to this server with its token.
+        os.environ["MINGBAI_RASA_TOKEN"] = rasa_runtime.rasa_token()
         reset_settings_cache()
         yield {"rasa": base, "actions": action_url, "model": str(model),
                "logs": {"rasa": str(rasa_log), "actions": str(action_log)}}
     finally:
         os.environ.pop("MINGBAI_RASA_URL", None)
+        os.environ.pop("MINGBAI_RASA_TOKEN", None)
         reset_settings_cache()
         _stop(rasa)
         _stop(actions)

@@ -29,6 +29,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -125,9 +126,14 @@ def _norm(text: str) -> str:
     return _STRIP.sub("", t)
 
 
-def parse_feedback(text: Optional[str]) -> Optional[bool]:
+_THANKS_ONLY = ("谢谢", "感谢", "多谢", "谢了", "🙏", "明白了", "懂了", "知道了", "清楚了", "很好", "不错", "赞")
+
+
+def parse_feedback(text: Optional[str], *, strict: bool = False) -> Optional[bool]:
     """True (有帮助/有用/谢谢有用/👍/1 …), False (没帮助/没用/不对/答非所问/👎/2 …) or None when the
-    message is not a short feedback reply (a new question, a longer sentence, 有用吗？)."""
+    message is not a short feedback reply (a new question, a longer sentence, 有用吗？).
+    strict: a plain 谢谢 / 明白了 does not count (when the bot's last line asked something else,
+    e.g. 「需要吗？」 after offering mediation, 好的谢谢 may be a yes to that)."""
     raw = unicodedata.normalize("NFKC", text or "")
     if "?" in raw or "吗" in raw or "么" in raw.replace("什么", "") or "怎" in raw:
         return None  # a question, not a verdict ("有用吗？" "怎么没用")
@@ -143,14 +149,22 @@ def parse_feedback(text: Optional[str]) -> Optional[bool]:
         if i >= 0:
             if _NEGATED.search(t[:i]):
                 return False  # 不太有用, 没什么帮到
+            if strict and k in _THANKS_ONLY and not any(p in t for p in _POS if p not in _THANKS_ONLY):
+                return None
             return True
     return None
 
 
 # Storage ------------------------------------------------------------------------------------
 
+# The bot's own follow-ups after an answer (bot/actions/actions.py answer_question): not answers.
+_FOLLOW_UPS = tuple(_norm(t) for t in ("有帮助吗", "您可以换个说法再问", "这个问题我可能答不准"))
+
+
 def _is_prompt(text: str) -> bool:
-    return _norm(text) == _norm(FEEDBACK_PROMPT)
+    """A feedback prompt / follow-up line, sent as a message of its own after the answer."""
+    t = _norm(text)
+    return t == _norm(FEEDBACK_PROMPT) or t.startswith(_FOLLOW_UPS)
 
 
 def _last_bot_answer(s: Session, resident_key: str, before_id: Optional[int] = None) -> Optional[Message]:
@@ -159,7 +173,7 @@ def _last_bot_answer(s: Session, resident_key: str, before_id: Optional[int] = N
                               Message.author == "bot")
     if before_id:
         q = q.where(Message.id < before_id)
-    for m in s.scalars(q.order_by(Message.id.desc()).limit(3)):
+    for m in s.scalars(q.order_by(Message.id.desc()).limit(4)):
         if not _is_prompt(m.text):
             return m
     return None
@@ -273,8 +287,7 @@ def handle_reply(resident_key: str, text: str, channel: str = "") -> Optional[st
     text to send (and record); otherwise None and the message goes to the bot as usual.
     "1"/"2" count only when that answer carried FEEDBACK_PROMPT (digits also answer menus and
     the 1–5 satisfaction question, which is asked by "system", not "bot")."""
-    verdict = parse_feedback(text)
-    if verdict is None:
+    if parse_feedback(text) is None:
         return None
     try:
         with session_scope() as s:
@@ -287,6 +300,9 @@ def handle_reply(resident_key: str, text: str, channel: str = "") -> Optional[st
             if clock_now() - prev.created_at > FEEDBACK_WINDOW:
                 return None
             if _norm(text) in ("1", "2") and _norm(FEEDBACK_PROMPT)[:8] not in _norm(prev.text):
+                return None
+            verdict = parse_feedback(text, strict="需要吗" in _norm(prev.text))
+            if verdict is None:
                 return None
             ans = _last_bot_answer(s, resident_key, prev.id + 1)  # prev, or the answer before the prompt
             if ans is None:
@@ -378,17 +394,11 @@ def collect(now: Optional[datetime] = None) -> dict:
             answer, author = _join_answer(staff)
             same = s.scalars(select(UnansweredItem).where(UnansweredItem.question_message_id == q.id)).first() \
                 if q is not None else None
-            if same is not None:
+            if same is not None:  # the question is in the inbox already: one item, with the answer
                 if not same.staff_answer:
                     same.staff_answer, same.staff_author = answer, author
                     same.ticket_id = same.ticket_id or h.ticket_id
                     answered += 1
-                _add_item(s, ref=f"handoff:{h.id}", kind="handoff", resident_key=h.resident_key,
-                          channel=_channel(h.resident_key, ""), question=question, ticket_id=h.ticket_id,
-                          staff_answer=answer, staff_author=author, when=q.created_at)
-                # the question is already in the inbox: keep one item for it
-                dup = s.scalars(select(UnansweredItem).where(UnansweredItem.ref == f"handoff:{h.id}")).first()
-                dup.status, dup.handled_by, dup.handled_at = "done", "system:merged", now
                 continue
             _add_item(s, ref=f"handoff:{h.id}", kind="handoff", resident_key=h.resident_key,
                       channel=_channel(h.resident_key, ""), question=question,
@@ -407,7 +417,23 @@ def collect(now: Optional[datetime] = None) -> dict:
 # Grouping -----------------------------------------------------------------------------------
 
 _GREETING = re.compile(r"^(你好|您好|请问|打扰一下|麻烦问一下|想问一下|问一下|我想问一下|我想问|问下|咨询一下)+")
-SIMILARITY = 0.4  # TF-IDF cosine (characters and character pairs) to a group's centre
+# TF-IDF cosine (characters and character pairs) to a group's centre. With the knowledge base's
+# questions as background for the IDF, rewordings of one question score 0.4–0.55 and different
+# questions that share words (邻居…宅基地 / 邻居…狗) stay under 0.3.
+SIMILARITY = 0.35
+
+
+@lru_cache(maxsize=1)
+def _background() -> tuple[str, ...]:
+    """The curated questions and paraphrases (knowledge/qa/*.yml), normalised: a stable corpus
+    for the IDF, so that 怎么办 weighs little however few items the inbox holds."""
+    try:
+        from knowledge.qa import load_all
+
+        return tuple(_cluster_text(t) for e in load_all() for t in e.texts)
+    except Exception:  # the knowledge base is optional here
+        log.warning("no knowledge questions for the inbox's similarity weights", exc_info=True)
+        return ()
 
 
 def _cluster_text(text: str) -> str:
@@ -420,19 +446,22 @@ def _bigrams(t: str) -> set[str]:
     return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
 
 
-def cluster(texts: list[str], threshold: float = SIMILARITY) -> list[list[int]]:
+def cluster(texts: list[str], threshold: float = SIMILARITY,
+            background: Optional[Iterable[str]] = None) -> list[list[int]]:
     """Greedy grouping: each text joins the group whose centre it is most similar to (cosine of
     character 1–2-gram TF-IDF vectors ≥ threshold), else starts a new group. Returns lists of
-    indexes into `texts`, in input order. Without scikit-learn: character-bigram Jaccard."""
-    norm = [_cluster_text(t) for t in texts]
+    indexes into `texts`, in input order. The IDF is fitted on `background` (default: the
+    knowledge base's questions) plus the texts. Without scikit-learn: character-bigram Jaccard."""
+    norm = [_cluster_text(t) or "?" for t in texts]
     if not norm:
         return []
     try:
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
-        X = vec.fit_transform([t or "?" for t in norm]).toarray()
+        bg = list(_background() if background is None else (_cluster_text(t) for t in background))
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True).fit(bg + norm)
+        X = vec.transform(norm).toarray()
         groups: list[list[int]] = []
         centres: list = []
         for i, v in enumerate(X):
@@ -570,26 +599,49 @@ def draft_entry(item_ids: Iterable[int], *, domain: str, answer: str, question: 
             "version": 1}
 
 
-def _store_create_draft():
-    """knowledge.store's create-draft function, when that module exists (DB-backed entries)."""
+def _kb_store():
+    """knowledge.store (the DB-backed knowledge base with the 知识库 console), when it is there and
+    its tables exist; None: drafts go to YAML files instead."""
     try:
         from knowledge import store  # type: ignore
     except ImportError:
         return None
-    for name in ("create_draft", "new_draft", "add_draft"):
-        fn = getattr(store, name, None)
-        if callable(fn):
-            return fn
-    return None
+    if not (callable(getattr(store, "create_draft", None)) or callable(getattr(store, "save", None))):
+        return None
+    try:
+        if hasattr(store, "table_ready") and not store.table_ready():
+            return None
+    except Exception:
+        return None
+    return store
+
+
+def _store_draft(store, entry: dict, actor: str) -> str:
+    """A new entry whose first version is a draft (knowledge.store.save(None, …): 草稿 → 待审核 →
+    已发布 in the 知识库 console). Its author is the staff member, so someone else reviews it."""
+    username = actor.split(":", 1)[1] if actor.startswith("staff:") else actor
+    data = {"domain": entry["domain"], "subtype": entry["subtype"], "kind": "qa", "question": entry["question"],
+            "paraphrases": list(entry["paraphrases"]), "answer": entry["answer"], "steps": list(entry["steps"]),
+            "citations": [], "yaml_status": "draft"}
+    try:
+        if callable(getattr(store, "create_draft", None)):
+            got = store.create_draft(data, username)
+        else:
+            store.validate(data, check_cites=False)  # nothing to cite yet: the reviewer adds it
+            got = store.save(None, data, username, note="由「未解答」生成", source="unanswered", check=False)
+    except ValueError as e:  # knowledge.store.KbError: what to fix, in Chinese
+        raise DraftError(f"草稿没能存入知识库：{e}") from e
+    return got["id"] if isinstance(got, dict) else str(got)
 
 
 def make_draft(item_ids: Iterable[int], *, domain: str, answer: str, actor: str,
                question: Optional[str] = None, subtype: Optional[str] = None,
-               steps: Iterable[str] = ()) -> dict:
-    """Turn a group into a DRAFT knowledge entry and mark its items done. Written as YAML to
-    $MINGBAI_HOME/kb_drafts/<id>.yml (a one-entry list, the format of knowledge/qa/*.yml), or
-    given to knowledge.store's create-draft function when that module exists.
-    Returns {"id", "entry", "path" (or None), "store" (bool)}."""
+               steps: Iterable[str] = (), use_store: Optional[bool] = None) -> dict:
+    """Turn a group into a DRAFT knowledge entry and mark its items done. With knowledge.store
+    (DB-backed entries) the draft is a new entry there (reviewed in the 知识库 console);
+    without it, YAML in $MINGBAI_HOME/kb_drafts/<id>.yml (a one-entry list in the format of
+    knowledge/qa/*.yml). use_store=False forces the file. Returns {"id", "entry", "path" (file
+    or None), "store" (bool)}."""
     import yaml
 
     ids = sorted({int(i) for i in item_ids})
@@ -602,21 +654,17 @@ def make_draft(item_ids: Iterable[int], *, domain: str, answer: str, actor: str,
         pass
     except QAError as e:
         raise DraftError(f"草稿格式不对：{e}") from e
-    fn = _store_create_draft()
+    store = _kb_store() if use_store is not False else None
     path = None
-    if fn is not None:
-        got = fn(dict(entry), actor)
-        if isinstance(got, dict) and got.get("id"):
-            entry["id"] = got["id"]
-        elif isinstance(got, str) and got:
-            entry["id"] = got
+    if store is not None:
+        entry["id"] = _store_draft(store, entry, actor)
     else:
         d = drafts_dir()
         d.mkdir(parents=True, exist_ok=True)
         path = d / f"{entry['id']}.yml"
-        n = 2
+        base, n = entry["id"], 2
         while path.exists():
-            entry["id"] = f"{entry['id'].rsplit('~', 1)[0]}~{n}"
+            entry["id"] = f"{base}-{n}"
             path = d / f"{entry['id']}.yml"
             n += 1
         head = (f"# 未解答 → 知识库草稿（{actor}，{local(clock_now()):%Y-%m-%d %H:%M}）。审核并补上法律依据后，\n"
@@ -625,7 +673,7 @@ def make_draft(item_ids: Iterable[int], *, domain: str, answer: str, actor: str,
                               sort_keys=False, width=1000)
         path.write_text(head + body, encoding="utf-8")
     set_status(ids, "done", actor, draft_id=entry["id"])
-    return {"id": entry["id"], "entry": entry, "path": str(path) if path else None, "store": fn is not None}
+    return {"id": entry["id"], "entry": entry, "path": str(path) if path else None, "store": store is not None}
 
 
 __all__ = [

@@ -129,7 +129,7 @@ def is_on_duty(user: StaffUser, when: datetime) -> bool:
 def staff_at(session: Session, node: GridNode) -> list[StaffUser]:
     """Everyone active who works cases at the node (admins do not)."""
     return list(session.scalars(select(StaffUser).where(
-        StaffUser.node_id == node.id, StaffUser.active.is_(True), StaffUser.role != "管理员")
+        StaffUser.node_id == node.id, StaffUser.active.is_(True), StaffUser.role.notin_(("管理员", "审核员")))
         .order_by(StaffUser.id)))
 
 

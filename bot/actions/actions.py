@@ -13,6 +13,7 @@ from rasa_sdk.events import (ActionExecuted, ActiveLoop, AllSlotsReset, Conversa
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import services
+from bot.domains import combine as combine_domains
 from bot.emergency import DOMAIN_OF_KIND, detect
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,12 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, te
     # A weak domain guess would only narrow the search wrongly.
     ask_domain = domain if (follow_up or float(cls.get("confidence") or 0) >= 0.5) else None
     result = await asyncio.to_thread(services.ask, query, ask_domain)
+    domains = [domain] if domain else []
+    if not follow_up:  # the classifier and the knowledge base's best entries vote together
+        mixed = combine_domains(cls, result.get("domains"))
+        domain, domains = mixed["domain"], mixed["domains"]
+        if domain != cls["domain"]:
+            subtype = None
     answer = (result.get("answer") or "").strip() or "抱歉，这个问题我还答不好。"
     citations = result.get("citations") or []
     confident = bool(result.get("confident"))
@@ -169,7 +176,7 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, te
     safety = _metadata(tracker).get("triage_line")  # harm that happened: the hotline, no alarm
     if isinstance(safety, str) and safety.strip():
         full = f"{full}\n{safety.strip()}"
-    _say(dispatcher, tracker, full, "answer", domain=domain, subtype=subtype, citations=citations,
+    _say(dispatcher, tracker, full, "answer", domain=domain, domains=domains, subtype=subtype, citations=citations,
          entry_id=result.get("entry_id"), confident=confident, follow_up=follow_up,
          classifier_confidence=cls.get("confidence"))
     offer = subtype in MEDIATION_SUBTYPES or bool(OTHER_PARTY_RE.search(text + last_question if follow_up else text))
@@ -240,12 +247,111 @@ class ActionPrepareDispute(Action):
 
 
 class ValidateDisputeForm(FormValidationAction):
+    """Checks each answer of the intake form; an answer that is not one is asked again, gently.
+
+    phone: mobile / landline with area code (echoed masked). A refusal gets one explanation;
+           the second refusal is accepted (phone stays None and the form skips it: see
+           next_requested_slot). Refusals are counted from the tracker events.
+    location: matched to the grid list → 「您是说……吗？」; the answer to that arrives with the next
+           question (phone) and 「不对」 there clears the place so the form asks it again.
+           No match: kept as typed, staff confirm it.
+    """
+
+    from bot.actions import slots as _p  # pure parsing helpers (imported here: the lead owns the file's imports)
+
+    CONFIRM_PLACE = "您是说"
+
     def name(self) -> Text:
         return "validate_dispute_form"
 
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _answer(value: Any, tracker: Tracker) -> str:
+        """The slot's text; a forced intent (「/inform」) falls back to the words in the metadata."""
+        text = str(value or "").strip()
+        if text.startswith("/"):
+            md = _metadata(tracker).get("text")
+            if isinstance(md, str) and md.strip():
+                return md.strip()
+        return text
+
+    @staticmethod
+    def _user_text(event: Dict[Text, Any]) -> str:
+        text = event.get("text") or ""
+        md = event.get("metadata") or {}
+        if text.startswith("/") and isinstance(md, dict) and isinstance(md.get("text"), str):
+            return md["text"]
+        return text
+
+    def _phone_refusals(self, tracker: Tracker, include_latest: bool) -> int:
+        """How often the resident declined to give a number in this form (answers typed while
+        requested_slot was phone)."""
+        events = list(tracker.events or [])
+        user_idx = [i for i, e in enumerate(events) if e.get("event") == "user"]
+        latest = user_idx[-1] if user_idx else -1
+        requested, count = None, 0
+        for i, e in enumerate(events):
+            kind = e.get("event")
+            if kind == "slot" and e.get("name") == "requested_slot":
+                requested = e.get("value")
+            elif kind == "slot" and e.get("name") == "phone" and services.extract_phone(str(e.get("value") or "")):
+                count = 0  # a number was given
+            elif (kind == "active_loop" and e.get("name") == "dispute_form") or \
+                    (kind == "action" and e.get("name") == "action_prepare_dispute"):
+                count = 0  # a new form
+            elif kind == "user" and requested == "phone" and (include_latest or i != latest) and \
+                    self._p.is_phone_refusal(self._user_text(e)):
+                count += 1
+        return count
+
+    def _place_was_asked(self, tracker: Tracker) -> bool:
+        """The bot's last turn asked 「您是说……吗？」 about the place."""
+        events = list(tracker.events or [])
+        user_idx = [i for i, e in enumerate(events) if e.get("event") == "user"]
+        start = user_idx[-2] if len(user_idx) >= 2 else 0
+        end = user_idx[-1] if user_idx else len(events)
+        return any(e.get("event") == "bot" and str(e.get("text") or "").startswith(self.CONFIRM_PLACE)
+                   for e in events[start:end])
+
+    async def _place(self, text: str, dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
+        """The location slot for `text`: a grid match is confirmed, anything else kept as typed."""
+        compact = self._p.compact(text)
+        if len(compact) < 2:
+            dispatcher.utter_message(text="请告诉我村或社区的名字，方便安排就近的调解员。")
+            return {"location": None}
+        match = await asyncio.to_thread(services.match_place, text)
+        if match and match.get("level") in ("village", "grid"):
+            label = match["label"]
+            dispatcher.utter_message(text=f"{self.CONFIRM_PLACE}{label}吗？不对的话请回「不对」。")
+            return {"location": self._p.place_value(label, text)}
+        if match is None and self._p.is_question(text) and len(compact) > 6:
+            dispatcher.utter_message(text="请先告诉我您住哪个村或社区，比如「大塘村」。说个附近的地方也行。")
+            return {"location": None}
+        dispatcher.utter_message(text="好的，记下了。具体地点工作人员会再跟您确认。")
+        return {"location": self._p.clean(text)[:200]}
+
+    async def _place_reply(self, text: str, slot: str, dispatcher: CollectingDispatcher,
+                           tracker: Tracker) -> Optional[Dict[Text, Any]]:
+        """The answer to 「您是说……吗？」, which arrives as the next slot's value: 「是」 → ask that
+        slot again; 「不对」 → clear the place (the form asks it again); 「不对，是石桥村」 → the new place."""
+        if not tracker.get_slot("location") or not self._place_was_asked(tracker):
+            return None
+        if self._p.is_yes(text):
+            return {slot: None}  # confirmed: the form asks its question again, no scolding
+        rest = self._p.denial(text)
+        if rest is None:
+            return None
+        if not rest:
+            dispatcher.utter_message(text="好的，是我没听准。")
+            return {"location": None, slot: None}
+        result = await self._place(rest, dispatcher)
+        result[slot] = None
+        return result
+
+    # -- slots ---------------------------------------------------------------------------------
     def validate_dispute_summary(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: Dict) -> Dict[Text, Any]:
-        text = str(value or "").strip()
+        text = self._answer(value, tracker)
         if len(re.sub(r"\W", "", text)) < 4:
             dispatcher.utter_message(text="能再多说几句吗？比如谁、什么时候、发生了什么。")
             return {"dispute_summary": None}
@@ -253,30 +359,57 @@ class ValidateDisputeForm(FormValidationAction):
 
     def validate_other_party(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: Dict) -> Dict[Text, Any]:
-        text = str(value or "").strip()
-        return {"other_party": text[:200] if text else None}
+        party = self._p.parse_party(self._answer(value, tracker))
+        if party is None:
+            dispatcher.utter_message(text="就是跟您有矛盾的人或单位，比如邻居、老板、物业公司。不知道的话回「不清楚」。")
+        return {"other_party": party}
 
-    def validate_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                          domain: Dict) -> Dict[Text, Any]:
-        text = str(value or "").strip()
-        if len(text) < 2:
-            dispatcher.utter_message(text="请告诉我村或社区的名字，方便安排就近的调解员。")
-            return {"location": None}
-        return {"location": text[:200]}
-
-    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: Dict) -> Dict[Text, Any]:
-        phone = services.extract_phone(str(value or ""))
-        if not phone:
-            dispatcher.utter_message(text="这个号码好像不对。请输入 11 位手机号，比如 138 1234 5678。")
-            return {"phone": None}
-        dispatcher.utter_message(text=f"好的，联系电话 {services.mask_phone(phone)}。")
-        return {"phone": phone}
-
-    def validate_preferred_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+    async def validate_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: Dict) -> Dict[Text, Any]:
-        text = str(value or "").strip()
-        return {"preferred_time": text[:100] or "随时"}
+        return await self._place(self._answer(value, tracker), dispatcher)
+
+    async def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: Dict) -> Dict[Text, Any]:
+        text = self._answer(value, tracker)
+        phone = services.extract_phone(text)
+        if not phone:
+            reply = await self._place_reply(text, "phone", dispatcher, tracker)
+            if reply is not None:
+                return reply
+        if phone:
+            dispatcher.utter_message(text=f"好的，联系电话 {services.describe_phone(phone)}。")
+            return {"phone": phone}
+        if self._p.is_phone_refusal(text):
+            if self._phone_refusals(tracker, include_latest=False) >= 1:
+                dispatcher.utter_message(text="好的，先不留电话。调解员会在这里给您留言。")
+            else:
+                dispatcher.utter_message(text="留个电话，调解员才能约时间、告诉您结果。家里座机或家人的电话也行。"
+                                              "实在没有，就回「没有」。")
+            return {"phone": None}
+        if self._p.local_number_without_area_code(text):
+            dispatcher.utter_message(text="座机号请带上区号，比如 0571-8888 6666。")
+        else:
+            dispatcher.utter_message(text="这个号码好像不对。请输入 11 位手机号，比如 138 1234 5678。")
+        return {"phone": None}
+
+    async def validate_preferred_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: Dict) -> Dict[Text, Any]:
+        text = self._answer(value, tracker)
+        when = self._p.parse_time(text)
+        if when is None:
+            reply = await self._place_reply(text, "preferred_time", dispatcher, tracker)
+            if reply is not None:
+                return reply
+            dispatcher.utter_message(text="您什么时间方便？比如「明天上午」「周末」。什么时候都行，就回「随时」。")
+        return {"preferred_time": when}
+
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: Dict) -> Optional[EventType]:
+        """A resident who declined the phone twice is not asked for it again."""
+        if tracker.slots.get("phone") is None and self._phone_refusals(tracker, include_latest=True) >= 2:
+            rest = [s for s in self.domain_slots(domain) if s != "phone"]
+            return SlotSet("requested_slot", next((s for s in rest if tracker.slots.get(s) is None), None))
+        return await super().next_requested_slot(dispatcher, tracker, domain)
 
 
 class ActionSubmitDispute(Action):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from typing import Any, Optional
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,9 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 def extract_phone(text: str) -> Optional[str]:
     """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces/dashes allowed."""
-    digits = re.sub(r"[\s\-—–()（）+]", "", (text or "").translate(_FULLWIDTH))
-    digits = re.sub(r"^(86|0086)(?=1[3-9]\d{9}$)", "", digits)
+    digits = unicodedata.normalize("NFKC", (text or "").translate(_FULLWIDTH))
+    digits = re.sub(r"[\s\-—–‐−()（）+]", "", digits)
+    digits = re.sub(r"(?<!\d)(86|0086)(?=1[3-9]\d{9}(?!\d))", "", digits)
     m = PHONE_RE.search(digits)
     if m:
         return m.group(1)
@@ -36,11 +38,49 @@ def mask_phone(phone: str) -> str:
         return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
+def describe_phone(phone: str) -> str:
+    """The number as echoed back to the resident, masked: 138****5678, 0571-****6666."""
+    if PHONE_RE.fullmatch(phone or ""):
+        return mask_phone(phone)
+    area = 3 if re.match(r"^0(10|2\d)", phone or "") else 4
+    return f"{phone[:area]}-****{phone[-4:]}" if len(phone or "") > area + 4 else "****"
+
+
+def match_place(text: str) -> Optional[dict]:
+    """The grid node a resident's place names (tickets.routing.match_place), as plain data:
+    {"code", "name", "level", "label"} where label reads from the town down (清风镇大塘村).
+    None when nothing matches or the database cannot be reached (logged)."""
+    if not (text or "").strip():
+        return None
+    try:
+        from mingbai.db import session_scope
+        from tickets.models import GridNode
+        from tickets.routing import match_place as _match
+
+        from bot.actions.slots import place_label
+
+        with session_scope() as s:
+            node = _match(s, text)
+            if node is None:
+                return None
+            path = []
+            n: Any = node
+            while n is not None:
+                path.append(n)
+                n = s.get(GridNode, n.parent_id) if n.parent_id is not None else None
+            path.reverse()
+            shown = [p.name for p in path if p.level != "county"] or [node.name]
+            return {"code": node.code, "name": node.name, "level": node.level, "label": place_label(shown)}
+    except Exception:
+        log.exception("match_place failed")
+        return None
+
+
 def classify(text: str) -> dict:
     try:
         from bot.classifier import classify as _classify
 
-        return _classify(text)
+        return _classify(text, scores=True)
     except Exception:
         log.exception("classifier failed")
         return {"domain": "综合咨询", "subtype": None, "confidence": 0.0}

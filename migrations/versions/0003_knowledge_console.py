@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 # Registers the tables on mingbai.db.Base for autogenerate / model-sync checks until
 # mingbai/models.py imports knowledge.models itself (then this line can go).
-import knowledge.models  # noqa: F401,E402
 
 
 revision = '0003_knowledge_console'

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 # Registers the tables on mingbai.db.Base for autogenerate / model-sync checks until
 # mingbai/models.py imports tickets.feedback itself (then this line can go).
-import tickets.feedback  # noqa: F401,E402
 
 
 revision = '0004_feedback'

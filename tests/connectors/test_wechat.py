@@ -34,9 +34,14 @@ def test_url_verification(client):
 
 
 @pytest.mark.parametrize("mode", ["raw", "compat", "aes"])
-def test_text_message_each_mode(client, rasa, mode):
+def test_text_message_each_mode(client, rasa, mode, monkeypatch):
+    from mingbai.settings import reset_settings_cache
     from tickets.models import Message
 
+    if mode == "raw":  # plaintext mode only exists while no AES key is configured
+        monkeypatch.delenv("MINGBAI_WECHAT_AES_KEY", raising=False)
+        monkeypatch.delenv("MINGBAI_WECHAT_AES_KEY_PREVIOUS", raising=False)
+        reset_settings_cache()
     openid = f"o-text-{mode}"
     consent(f"wechat:{openid}")
     cb = wxsim.build(wxsim.text_xml(openid, "邻居占了我家的地怎么办", mid()), mode)

@@ -35,13 +35,16 @@ def test_plaintext_refused_in_safe_mode(client, rasa, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["aes", "compat"])
-def test_replayed_callback_refused(client, rasa, mode):
+def test_replayed_callback_is_a_retry_not_a_second_turn(client, rasa, mode):
+    """WeChat retries a callback unchanged (same timestamp, nonce, signature, body) when our answer
+    was late: that must be answered from the dedup record, never run twice and never refused."""
     openid = f"o-sec-replay-{mode}"
     consent(f"wechat:{openid}")
-    cb = wxsim.build(wxsim.text_xml(openid, "你好", next(_ids)), mode)
+    cb = wxsim.build(wxsim.text_xml(openid, "借钱不还怎么办", next(_ids)), mode)
     assert _post(client, cb).status_code == 200
     again = _post(client, cb)
-    assert 400 <= again.status_code < 500
+    assert again.status_code == 200
+    assert rasa.turns[(f"wechat:{openid}", "借钱不还怎么办")] == 1
 
 
 def test_replay_with_other_body_refused_in_plaintext_mode(client, rasa, monkeypatch):
@@ -76,8 +79,11 @@ def test_replay_cache_uses_redis_when_configured(monkeypatch):
     reset_settings_cache()
     try:
         n = f"n{time.time_ns()}"
-        assert NonceCache().first_use("wechat", "1", n, "sig")
-        assert not NonceCache().first_use("wechat", "1", n, "sig")  # another instance, same store
+        assert NonceCache().first_use("wechat", "1", n, "sig", body=b"<xml>a</xml>")
+        # another instance, same store: the same signed tuple with another body is a replay …
+        assert not NonceCache().first_use("wechat", "1", n, "sig", body=b"<xml>b</xml>")
+        # … while WeChat's own retry (same body) goes through to the MsgId dedup.
+        assert NonceCache().first_use("wechat", "1", n, "sig", body=b"<xml>a</xml>")
     finally:
         monkeypatch.delenv("MINGBAI_REDIS_URL")
         reset_settings_cache()
@@ -124,7 +130,8 @@ def test_nested_elements_in_wecom_are_4xx(client, rasa):
     assert 400 <= r.status_code < 500
 
 
-def test_wecom_replay_refused(client, rasa):
-    cb = wxsim.wecom_build(wxsim.wecom_text_xml("zhangsan", "你好", next(_ids)))
+def test_wecom_retry_is_not_a_second_turn(client, rasa):
+    cb = wxsim.wecom_build(wxsim.wecom_text_xml("zhangsan", "借钱不还怎么办", next(_ids)))
     assert _post(client, cb).status_code == 200
-    assert 400 <= _post(client, cb).status_code < 500
+    assert _post(client, cb).status_code == 200
+    assert rasa.turns[("wecom:zhangsan", "借钱不还怎么办")] <= 1
