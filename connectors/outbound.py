@@ -5,39 +5,36 @@ wechat → customer-service API via the outbox retry queue (48 h window honoured
 wecom  → message/send via the same queue
 web    → the web chat's pending queue (the page polls it)
 rest / cli → stored for polling (GET /api/v1/messages)
+
+Every such message is a row of the outbox (mingbai.outbox.Outbox). The connectors write theirs
+here, already split for the channel; areas below the connectors (tickets) write theirs with
+mingbai.outbox.put in their own transaction, and the WeChat/WeCom worker (connectors.wechat_api)
+splits and sends those.
 """
 from __future__ import annotations
 
 import logging
 from typing import Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from connectors import wechat_api
 from connectors.message import channel_of
-from connectors.split import WECHAT_TEXT_BYTES, split_message
-from connectors.store import Outbox, utcnow
+from connectors.split import WECOM_TEXT_BYTES, split_for  # noqa: F401  (WECOM_TEXT_BYTES: public name)
 from mingbai.db import session_scope
+from mingbai.outbox import CHANNELS, Outbox, utcnow
 
 log = logging.getLogger(__name__)
-
-CHANNELS = {"wechat", "wecom", "web", "rest", "cli"}
-WECOM_TEXT_BYTES = 2000
 
 
 def send(resident_key: str, text: str, *, author: str = "staff", dedup_key: Optional[str] = None) -> bool:
     """Queue `text` for the resident. True when it was accepted for delivery."""
-    from connectors import wechat_api
-
     channel = channel_of(resident_key)
     text = (text or "").strip()
     if channel not in CHANNELS or not text:
         log.warning("outbound.send: cannot deliver to channel %r", channel)
         return False
-    if channel in ("wechat", "wecom"):
-        limit = WECHAT_TEXT_BYTES if channel == "wechat" else WECOM_TEXT_BYTES
-        parts = split_message(text, limit)
-    else:
-        parts = [text]
+    parts = split_for(channel, text)
     ok = False
     for i, part in enumerate(parts):
         key = f"{dedup_key}:{i}" if dedup_key else None
@@ -65,8 +62,6 @@ def poll(resident_key: str, after_id: int = 0, limit: int = 50) -> list[dict]:
 
 
 def last_id(resident_key: str) -> int:
-    from sqlalchemy import func
-
     with session_scope() as s:
         return int(s.scalar(select(func.coalesce(func.max(Outbox.id), 0))
                             .where(Outbox.resident_key == resident_key)) or 0)

@@ -98,3 +98,16 @@ def split_message(text: str, limit: int = WECHAT_TEXT_BYTES) -> list[str]:
     except Exception:
         pass
     return _own_split(text, limit)
+
+
+WECOM_TEXT_BYTES = 2000
+CHANNEL_BYTES = {"wechat": WECHAT_TEXT_BYTES, "wecom": WECOM_TEXT_BYTES}
+
+
+def split_for(channel: str, text: str) -> list[str]:
+    """The parts one message becomes on `channel`: push channels (WeChat, WeCom) have a size limit."""
+    limit = CHANNEL_BYTES.get(channel)
+    if limit:
+        return split_message(text, limit)
+    text = (text or "").strip()
+    return [text] if text else []

@@ -1,11 +1,12 @@
-"""Tables owned by the connectors: inbound dedup, the outbound outbox (retry queue),
-the customer-service window per resident, and the shared access_token cache.
+"""Tables owned by the connectors: inbound dedup, the customer-service window per resident, and
+the shared access_token cache. The outbox (retry queue) is mingbai.outbox.Outbox, below every
+area so that tickets can write to it; it is re-exported here.
 
 All of them must survive a restart and be shared by every web process, hence the DB.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import (
@@ -16,14 +17,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from mingbai.db import Base, session_scope
+from mingbai.outbox import Outbox, utcnow
 
 
 class InboundDedup(Base):
@@ -46,33 +46,6 @@ class InboundDedup(Base):
 
 
 Index("ix_connector_dedup_created", InboundDedup.created_at)
-
-
-class Outbox(Base):
-    """Outgoing messages: the retry queue for WeChat/WeCom and the pending queue for web/rest/cli."""
-
-    __tablename__ = "connector_outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    resident_key: Mapped[str] = mapped_column(String(160), nullable=False)
-    channel: Mapped[str] = mapped_column(String(16), nullable=False)
-    text: Mapped[str] = mapped_column(Text, nullable=False)
-    author: Mapped[str] = mapped_column(String(80), nullable=False, default="bot")
-    # pending -> sent | polled (web/rest/cli read it) ; failed (will retry) ; dead (gave up)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    next_try: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    last_error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    # Optional idempotency (e.g. "wechat:<msgid>:<part>") so an async delivery is queued once.
-    dedup_key: Mapped[Optional[str]] = mapped_column(String(200), nullable=True, unique=True)
-    # A worker claims a row by setting a lease; a crashed worker's lease expires.
-    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-Index("ix_connector_outbox_due", Outbox.status, Outbox.next_try)
-Index("ix_connector_outbox_resident", Outbox.resident_key, Outbox.id)
 
 
 class ServiceWindow(Base):
@@ -105,15 +78,12 @@ class AccessToken(Base):
 def forget(resident_key: str) -> int:
     """删除我的信息 for the connectors' tables: queued texts and the window row. Dedup rows stay
     (they keep retries deduplicated; their stored replies are blanked; purged after 3 days)."""
-    from sqlalchemy import delete
-
-    from mingbai.db import session_scope
-
     n = 0
     with session_scope() as s:
         for model in (Outbox, ServiceWindow):
             n += s.execute(delete(model).where(model.resident_key == resident_key)).rowcount or 0
-        from sqlalchemy import update
-
         s.execute(update(InboundDedup).where(InboundDedup.resident_key == resident_key).values(replies=None))
     return n
+
+
+__all__ = ["InboundDedup", "Outbox", "ServiceWindow", "AccessToken", "forget", "utcnow"]

@@ -24,8 +24,13 @@ import requests
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.store import AccessToken, Outbox, utcnow
+from connectors.gateway import purge_dedup, window_open
+from connectors.message import user_of
+from connectors.split import split_for
+from connectors.store import AccessToken
+from mingbai import outbox
 from mingbai.db import session_scope
+from mingbai.outbox import Outbox, utcnow
 from mingbai.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,8 @@ MAX_ATTEMPTS = 8
 HTTP_TIMEOUT = 8
 # How long a staff / system send waits for the first delivery attempt, so the console can say
 # 「已发送」 only for texts that really went out (held / failed ones are reported as not yet sent).
-CONFIRM_WAIT_S = 2.5
-UNDELIVERED = ("pending", "failed", "held", "passive_wait", "dead")
+CONFIRM_WAIT_S = outbox.CONFIRM_WAIT_S
+UNDELIVERED = ("queued", "pending", "failed", "held", "passive_wait", "dead")
 
 
 class ApiError(RuntimeError):
@@ -249,24 +254,12 @@ def enqueue(resident_key: str, channel: str, text: str, *, author: str = "bot",
 
 def _confirmed(rid: int, wait_s: Optional[float] = None) -> bool:
     """Wait briefly for the worker's first attempt on row `rid`; True only once it was sent."""
-    deadline = time.monotonic() + (CONFIRM_WAIT_S if wait_s is None else wait_s)
-    while True:
-        with session_scope() as s:
-            row = s.get(Outbox, rid)
-            status, attempts = (row.status, row.attempts) if row is not None else ("gone", 0)
-        if status == "sent":
-            return True
-        if status in ("held", "passive_wait", "dead", "gone") or (status == "failed" and attempts):
-            return False
-        if time.monotonic() > deadline:
-            return False
-        _wake.set()
-        time.sleep(0.05)
+    return outbox.wait_sent(rid, CONFIRM_WAIT_S if wait_s is None else wait_s)
 
 
 def undelivered(resident_key: str) -> list[dict]:
     """Texts for this resident that have not gone out (for the console: 待发送/已暂缓/发送失败)."""
-    labels = {"pending": "待发送", "failed": "发送失败，稍后重试", "held": "已暂缓（等居民再次发消息后发送）",
+    labels = {"queued": "待发送", "pending": "待发送", "failed": "发送失败，稍后重试", "held": "已暂缓（等居民再次发消息后发送）",
               "passive_wait": "等居民下次发消息时随回复发送", "dead": "发送失败"}
     with session_scope() as s:
         rows = s.scalars(select(Outbox).where(Outbox.resident_key == resident_key,
@@ -282,9 +275,6 @@ def _backoff(attempts: int) -> timedelta:
 
 def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
     """Send one row; returns (new status, error)."""
-    from connectors.gateway import window_open
-    from connectors.message import user_of
-
     user = user_of(row.resident_key)
     with session_scope() as s:  # keep the order: nothing overtakes a text held for this resident
         ahead = s.scalar(select(Outbox.id).where(Outbox.resident_key == row.resident_key,
@@ -316,8 +306,34 @@ def _deliver(row: Outbox) -> tuple[str, Optional[str]]:
         return "failed", type(e).__name__
 
 
+def accept_queued(limit: int = 50) -> int:
+    """Rows other areas wrote with mingbai.outbox.put (status queued): split each to the channel's
+    size limit and make the parts pending, in id order. The first part keeps the row (and its id,
+    which mingbai.outbox.send waits on); the others follow as new rows. Returns rows accepted."""
+    with session_scope() as s:
+        ids = s.scalars(select(Outbox.id).where(Outbox.status == "queued").order_by(Outbox.id).limit(limit)).all()
+    n = 0
+    for rid in ids:
+        with session_scope() as s:
+            row = s.get(Outbox, rid)
+            if row is None or row.status != "queued":
+                continue
+            parts = split_for(row.channel, row.text) or [row.text]
+            won = s.execute(update(Outbox).where(Outbox.id == rid, Outbox.status == "queued")
+                            .values(status="pending", text=parts[0], next_try=utcnow())).rowcount == 1
+            if not won:  # another process accepted it meanwhile
+                continue
+            for i, part in enumerate(parts[1:], 1):
+                s.add(Outbox(resident_key=row.resident_key, channel=row.channel, text=part, author=row.author,
+                             status="pending", dedup_key=f"outbox:{rid}:{i}", next_try=utcnow()))
+        n += 1
+    return n
+
+
 def process_due(limit: int = 20) -> int:
-    """Claim due WeChat/WeCom rows with a lease, send them in id order. Returns rows handled."""
+    """Accept queued rows, then claim due WeChat/WeCom rows with a lease and send them in id
+    order. Returns rows handled."""
+    accepted = accept_queued()
     now = utcnow()
     with session_scope() as s:
         ids = s.scalars(
@@ -365,10 +381,10 @@ def process_due(limit: int = 20) -> int:
         if status != "sent":
             log.warning("outbox %s -> %s: %s", rid, values.get("status"), err)
         handled += 1
-    return handled
+    return handled + accepted
 
 
-_wake = threading.Event()
+_wake = outbox.wake_event  # mingbai.outbox.wake() (tickets' notices) and wake() below
 _worker_lock = threading.Lock()
 _worker: Optional[threading.Thread] = None
 
@@ -380,8 +396,6 @@ def _loop(interval: float) -> None:
             while process_due():
                 pass
             if time.monotonic() - last_purge > 3600:
-                from connectors.gateway import purge_dedup
-
                 purge_dedup()
                 last_purge = time.monotonic()
         except Exception as e:  # e.g. the schema not migrated yet; try again next pass

@@ -1,7 +1,7 @@
 """未解答 (/console/unanswered): the questions the bot could not answer well, from real
 conversations — "not sure" answers, fallbacks, 没帮助 feedback and handoffs a staff member
 answered — grouped by similar wording (tickets.feedback.groups). One click turns a group and
-the staff answer into a DRAFT knowledge entry; groups can be marked done or ignored.
+the staff answer into a DRAFT knowledge entry (knowledge.drafts.make_draft); groups can be marked done or ignored.
 
 Who: 管理员, 审核员 (knowledge reviewers) and 人民调解员. Questions are shown masked
 (mingbai.privacy.mask); the inbox is not limited to the user's grid: the knowledge base is shared.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from consoles.volunteer import login_required
+from knowledge import drafts
 from tickets import feedback
 
 bp = Blueprint("unanswered", __name__, url_prefix="/console/unanswered", template_folder="templates")
@@ -65,7 +66,7 @@ def index():
             import logging
 
             logging.getLogger(__name__).exception("collecting unanswered questions failed")
-    groups = feedback.groups(show)
+    groups = feedback.groups(show, background=drafts.questions())
     return render_template("console/unanswered.html", groups=groups, show=show, shows=SHOW, user=g.user,
                            domains=_domains(), total=sum(x["count"] for x in groups))
 
@@ -90,9 +91,9 @@ def draft():
     f = request.form
     steps = [s for s in (f.get("steps") or "").splitlines() if s.strip()]
     try:
-        got = feedback.make_draft(_ids(), domain=f.get("domain", ""), answer=f.get("answer", ""),
-                                  question=f.get("question") or None, subtype=f.get("subtype") or None,
-                                  steps=steps, actor=f"staff:{g.user['username']}")
+        got = drafts.make_draft(_ids(), domain=f.get("domain", ""), answer=f.get("answer", ""),
+                                question=f.get("question") or None, subtype=f.get("subtype") or None,
+                                steps=steps, actor=f"staff:{g.user['username']}")
     except feedback.DraftError as e:
         flash(str(e), "error")
         return redirect(url_for("unanswered.index"))

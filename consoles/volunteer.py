@@ -5,6 +5,7 @@ draft and the monthly 平安报表 for maintainers."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from datetime import datetime
@@ -26,10 +27,13 @@ from flask import (
     url_for,
 )
 
+from bot import rasa_client
 from mingbai.privacy import mask, mask_phone
 from tickets import service
 from tickets.clock import local, now as clock_now
 from tickets.lifecycle import NEXT_ROUTES, OPEN, OUTCOMES, STATUS_LABELS, ConflictError, TransitionError, allowed
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")  # vendored Chart.js for the report
@@ -444,13 +448,9 @@ def handoff_start(number: str):
     t = _load(number)
     service.start_handoff(t["resident_key"], "工作人员接管对话", number, actor=f"staff:{g.user['username']}")
     try:  # the console started it, so the console pauses the bot
-        from bot import rasa_client
-
         rasa_client.pause(t["resident_key"])
     except Exception as e:
-        import logging
-
-        logging.getLogger(__name__).warning("could not pause the bot: %s", e)
+        log.warning("could not pause the bot: %s", e)
     return _back(number, "已接管对话，机器人暂停回复。")
 
 
@@ -458,7 +458,11 @@ def handoff_start(number: str):
 @login_required
 def handoff_end(number: str):
     t = _load(number)
-    service.end_handoff(t["resident_key"], f"staff:{g.user['username']}")
+    if service.end_handoff(t["resident_key"], f"staff:{g.user['username']}"):
+        try:  # the console ended it, so the console resumes the bot
+            rasa_client.resume(t["resident_key"])
+        except Exception as e:  # RasaUnavailable when Rasa is down
+            log.warning("could not resume the bot for this resident: %s", e)
     return _back(number, "已结束人工对话，机器人恢复回复。")
 
 

@@ -41,25 +41,28 @@ def repealed_note(name: str) -> str:
     return f"《{name}》已于2021年1月1日废止，现在适用《{CIVIL_CODE}》，下面按《{CIVIL_CODE}》回答。"
 
 
-MAX_CITATIONS = 3
+EXTRA_CITATIONS = 2
 
 
 def merge_citations(cited: list[Article], ranked: list) -> list[Article]:
-    """A curated entry's articles and the whole-corpus ranking's best ones, best first.
+    """A curated entry's articles plus up to two of the whole-corpus ranking's best, best first.
 
-    The entry was written for a neighbouring question as often as for this one (dev set: its first
-    citation was the gold article for 17% of questions, the ranking's first for 38%); the ranking
-    already counts the entry's vote, so its order decides, the entry's articles filling up.
+    The entry's own articles always stay (its answer rests on them), but the entry was often written
+    for a neighbouring question (dev set: its first citation was the gold article for 17% of
+    questions, the ranking's first for 38%); the ranking already counts the entry's vote, so its
+    order decides which comes first.
     """
     score = {(h.article.law, h.article.article): h.score for h in ranked}
-    pool: list[Article] = []
-    seen: set[tuple[str, str]] = set()
-    for a in list(cited) + [h.article for h in ranked[:MAX_CITATIONS]]:
-        if (a.law, a.article) not in seen:
-            seen.add((a.law, a.article))
-            pool.append(a)
+    seen = {(a.law, a.article) for a in cited}
+    extra = []
+    for h in ranked[:3]:
+        key = (h.article.law, h.article.article)
+        if key not in seen and len(extra) < EXTRA_CITATIONS:
+            seen.add(key)
+            extra.append(h.article)
+    pool = list(cited) + extra
     pool.sort(key=lambda a: -score.get((a.law, a.article), -1.0))
-    return pool[:MAX_CITATIONS]
+    return pool
 
 
 def lead_sentence(a: Article) -> str:

@@ -27,13 +27,16 @@ def cmd_ingest(args) -> int:
         _log("首次使用：先建立内置法条和问答索引…")
         index.build(s.index_dir, article_vectors=args.with_vectors, workers=args.workers,
                     progress=not args.quiet, log=_log)
-    vectors_now = not args.no_vectors and not args.background
+    # Meaning vectors for ~58k articles take tens of minutes on two cores: by default they are
+    # built by a detached background process while BM25 answers at once (--wait: build here).
+    vectors_now = not args.no_vectors and args.wait
+    background = not args.no_vectors and not args.wait
     info = index.ingest_laws(s.index_dir, root, progress=not args.quiet, vectors=vectors_now,
                              workers=args.workers, log=_log)
     from knowledge.search import reset_cache
 
     reset_cache()
-    if args.background and not args.no_vectors:
+    if background:
         info["dense_articles"] = {"background_pid": _spawn_vectors(s, args.workers)}
         _log("条文向量在后台计算（关键词检索已可用）；进度: mingbai kb status")
     print(json.dumps(info, ensure_ascii=False))
@@ -152,7 +155,7 @@ def main(argv: list[str]) -> int:
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--with-vectors", action="store_true", help="首次建库时也给内置条文算向量（较慢）")
     a.add_argument("--no-vectors", action="store_true", help="只建关键词索引，不算条文向量")
-    a.add_argument("--background", action="store_true", help="条文向量在后台计算，先用关键词检索")
+    a.add_argument("--wait", action="store_true", help="在前台算完条文向量再返回（默认在后台算，先用关键词检索）")
     a.add_argument("--quiet", action="store_true")
     b = sub.add_parser("build", help="用内置法条和问答建立索引（可重复运行）")
     b.add_argument("--no-vectors", action="store_true", help="条文只建关键词索引（快，测试用）")

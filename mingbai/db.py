@@ -85,10 +85,10 @@ def alembic_config(url: Optional[str] = None):
 
 
 def init_db(url: Optional[str] = None) -> None:
-    """Bring the schema to the latest migration (idempotent)."""
+    """Bring the schema to the latest migration (idempotent). The table registry
+    (mingbai.models, which imports every area) is loaded by migrations/env.py, not here: this
+    module sits below all areas and imports none of them."""
     from alembic import command
-
-    import mingbai.models  # noqa: F401  (registers every table on Base)
 
     command.upgrade(alembic_config(url), "head")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -89,6 +90,60 @@ def check_all() -> list[Check]:
             out.append(Check("RabbitMQ", False, f"{_safe_url(s.amqp_url)}: {e}", "rabbitmq-server -detached，或取消 AMQP_URL"))
     out.append(Check("浏览器 (仅测试需要)", Path("/usr/bin/chromium").exists(), "/usr/bin/chromium",
                      "sudo apt-get install chromium fonts-noto-cjk", optional=True))
+    out.extend(run_state_checks(s.run_state_path))
+    return out
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        pid = int(pid)
+        os.kill(pid, 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+_STATUS_WORDS = {"ready": "运行中", "starting": "启动中", "unhealthy": "健康检查失败", "waiting": "已退出，等待重启",
+                 "exited": "已退出", "stopped": "已停止"}
+
+
+def run_state_checks(path: Path) -> list[Check]:
+    """What `mingbai run` wrote into run-state.json: is it running, and how often each process
+    had to be restarted (mingbai.run.Supervisor). Informational: never fails the doctor."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [Check("mingbai run", True, "没有运行记录 (尚未用 mingbai run 启动过)", optional=True)]
+    except (OSError, ValueError) as e:
+        return [Check("mingbai run", False, f"{path} 无法读取: {e}", f"删除 {path} 后重新 mingbai run", optional=True)]
+    running = _pid_alive(state.get("supervisor_pid")) and state.get("state") not in ("stopped", "failed")
+    since = state.get("started_at") or "?"
+    if running:
+        head = Check("mingbai run", True, f"运行中 (pid {state.get('supervisor_pid')}，自 {since})", optional=True)
+    else:
+        head = Check("mingbai run", True, f"未在运行 (上次启动于 {since}，状态 {state.get('state', '?')})",
+                     optional=True)
+    out = [head]
+    for name, p in (state.get("processes") or {}).items():
+        status = p.get("status", "?") if running else "stopped"
+        words = _STATUS_WORDS.get(status, status)
+        detail = f"{words}，本次重启 {p.get('restarts', 0)} 次，累计 {p.get('total_restarts', 0)} 次"
+        if p.get("pid") and running:
+            detail += f"，pid {p['pid']}"
+        if p.get("last_restart_at") or p.get("last_reason"):
+            detail += f"；最近: {p.get('last_reason') or '?'} (exit {p.get('last_exit')}) {p.get('last_restart_at') or ''}"
+        ok = not running or status in ("ready", "starting")
+        out.append(Check(f"  进程 {name}", ok, detail.strip(), f"查看日志 {p.get('log', '')}", optional=True))
+    for name, j in (state.get("jobs") or {}).items():
+        detail = (f"已运行 {j.get('runs', 0)} 次，上次 {j.get('last_run_at') or '—'} (exit {j.get('last_exit')})"
+                  if j.get("runs") else "本次启动后尚未运行 (每天一次)")
+        out.append(Check(f"  定时任务 {name}", not j.get("last_exit"), detail, f"查看日志 {j.get('log', '')}",
+                         optional=True))
     return out
 
 

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
     rate_limits: bool = True  # per IP / token limits on the chat, REST and API endpoints
 
+    # Data retention (PIPL): transcript texts older than this many days are deleted and closed
+    # tickets' free text blanked (tickets.retention); 0 turns the daily purge off.
+    retention_days: int = Field(180, ge=0, le=3650)
+
+    # `mingbai run` supervision: health check every N seconds; a live process that fails this
+    # many checks in a row is killed and restarted (mingbai.run.Supervisor).
+    health_interval: float = Field(10.0, ge=0.2, le=600)
+    health_failures: int = Field(3, ge=1, le=100)
+
     # Embedding threads: 1 per process is fastest and stable on small machines.
     threads: int = Field(1, ge=1, le=64)
     log_level: str = "INFO"
@@ -118,6 +127,11 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def run_state_path(self) -> Path:
+        """`mingbai run` writes its processes' state here (restarts, pids); `mingbai doctor` reads it."""
+        return self.home / "run-state.json"
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.log_dir, self.home / "models", self.index_dir, self.rasa_model_dir):

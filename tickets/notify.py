@@ -1,4 +1,8 @@
-"""Notices to residents (through their own channel) and to staff (console + optional push)."""
+"""Notices to residents (through their own channel) and to staff (console + optional push).
+
+Everything that goes out is a row of the outbox (mingbai.outbox), written in the caller's
+transaction: it is sent only if the change that caused it commits. The connectors drain the
+outbox (tickets never imports them)."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +11,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mingbai import outbox
 from tickets.clock import now
 from tickets.db import after_commit
 from tickets.models import Message, StaffNotification, StaffUser
@@ -15,24 +20,21 @@ log = logging.getLogger(__name__)
 
 
 def send(resident_key: str, text: str) -> bool:
-    """connectors.outbound.send, imported lazily: the connectors area owns delivery."""
+    """One message out by the resident's channel, in its own transaction. True when it was
+    accepted (on WeChat/WeCom: sent; held or failed texts stay queued and report False)."""
     try:
-        from connectors import outbound
-    except ImportError:
-        log.error("connectors.outbound is not available; message to %s not delivered", resident_key)
-        return False
-    try:
-        return bool(outbound.send(resident_key, text))
+        return outbox.send(resident_key, text)
     except Exception:
-        log.exception("outbound.send failed for %s", resident_key)
+        log.exception("outbox.send failed for %s", resident_key)
         return False
 
 
 def tell_resident(session: Session, resident_key: str, text: str, author: str = "system") -> None:
-    """Store the notice in the transcript now; deliver it once the transaction commits."""
+    """Store the notice in the transcript and the outbox now; both commit (or not) together."""
     session.add(Message(resident_key=resident_key, direction="out", author=author,
                         channel=resident_key.split(":", 1)[0], text=text, created_at=now()))
-    after_commit(session, lambda: send(resident_key, text))
+    if outbox.put(session, resident_key, text) is not None:
+        after_commit(session, outbox.wake)
 
 
 def notify_staff(session: Session, usernames: Iterable[str], text: str, ticket_id: Optional[int] = None) -> None:
@@ -43,5 +45,6 @@ def notify_staff(session: Session, usernames: Iterable[str], text: str, ticket_i
         session.add(StaffNotification(username=u, ticket_id=ticket_id, text=text, created_at=now()))
     keys = session.scalars(select(StaffUser.notify_key).where(
         StaffUser.username.in_(names), StaffUser.notify_key.is_not(None))).all()
-    for key in keys:
-        after_commit(session, lambda k=key: send(k, text))
+    queued = [outbox.put(session, key, text) for key in keys]
+    if any(r is not None for r in queued):
+        after_commit(session, outbox.wake)

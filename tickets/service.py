@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from mingbai import outbox
 from mingbai.db import session_scope
 from mingbai.privacy import mask
 from tickets.audit import audit, resident_ref
@@ -200,7 +201,10 @@ def set_location(resident_key: str, label: Optional[str] = None, lat: Optional[f
 
 def forget_resident(resident_key: str) -> int:
     """删除我的信息: delete the transcript, handoffs and profile; tickets keep only what the
-    mediation record needs, with the summary, parties, phone and place wiped. Returns rows touched."""
+    mediation record needs, with the summary, parties, phone and place wiped, the idempotency key
+    (it can spell the resident's id: handoff:<key>:…, emergency:<key>:…) replaced, and the
+    resolution and internal notes masked. Returns rows touched. Rasa's tracker is the bot's to
+    wipe (bot.rasa_client.delete_conversation; tickets never imports the bot)."""
     n = 0
     with tx() as s:
         n += s.execute(delete(Message).where(Message.resident_key == resident_key)).rowcount or 0
@@ -210,20 +214,30 @@ def forget_resident(resident_key: str) -> int:
 
         n += forget_feedback(s, resident_key)  # 有帮助/没帮助 and the 未解答 inbox's questions
         ghost = "forgotten:" + resident_ref(resident_key).split("#", 1)[1]
+        ticket_ids = []
         for t in s.scalars(select(Ticket).where(Ticket.resident_key == resident_key)):
             t.resident_key, t.summary, t.parties = ghost, "（应居民要求已删除）", None
             t.phone = t.location = t.preferred_time = None
+            t.idempotency_key = f"forgotten:{t.id}"  # unique, and no longer derived from the resident
+            if t.resolution:
+                t.resolution = mask(t.resolution)
+            ticket_ids.append(t.id)
             n += 1
+        if ticket_ids:  # staff notes may quote the resident's number or address
+            for note in s.scalars(select(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids))):
+                masked = mask(note.text)
+                if masked != note.text:
+                    note.text = masked
+                    n += 1
         r = s.get(Resident, resident_key)
         if r is not None:
             s.delete(r)
             n += 1
+        # Texts queued or sent to the resident (the outbox) go too. The channels' own rows (the
+        # 48-hour window, dedup) are the connectors' to clear: the gateway does right after.
+        n += outbox.forget(s, resident_key)
         # the audit log keeps only a hash: it must not re-identify the resident
         audit(s, "resident", "forget", subject=resident_ref(resident_key), detail={"rows": n})
-    # The channels keep queued texts and the 48-hour window per resident: forget those too.
-    from connectors.store import forget as forget_channel_data
-
-    n += forget_channel_data(resident_key)
     return n
 
 
@@ -574,22 +588,16 @@ def _handoff_dict(s: Session, h: Handoff, t: Optional[Ticket], already: bool) ->
             "message": f"已为您转接{who}的工作人员，请稍等，他们会在这里直接回复您。"}
 
 
-def end_handoff(resident_key: str, actor: str) -> None:
-    """End the handoff and resume the bot (bot.rasa_client.resume; a warning if Rasa is down)."""
+def end_handoff(resident_key: str, actor: str) -> bool:
+    """End the handoff. True when one was open. The caller resumes the bot (the console calls
+    bot.rasa_client.resume): tickets sits below the bot and never imports it."""
     with session_scope() as s:
         ended = 0
         for h in s.scalars(select(Handoff).where(Handoff.resident_key == resident_key, Handoff.ended_at.is_(None))):
             h.ended_at, h.ended_by = clock_now(), actor
             audit(s, actor, "handoff_end", ticket_id=h.ticket_id, subject=resident_ref(resident_key))
             ended += 1
-    if not ended:
-        return
-    try:
-        from bot import rasa_client
-
-        rasa_client.resume(resident_key)
-    except Exception as e:  # ImportError in early dev, RasaUnavailable when Rasa is down
-        log.warning("could not resume the bot for %s: %s", resident_key, e)
+    return ended > 0
 
 
 def active_handoff(resident_key: str) -> Optional[dict]:

@@ -127,13 +127,15 @@ def test_self_harm_gets_crisis_lines(stack):
 
 
 def test_request_human_hands_off_and_resume_brings_the_bot_back(stack):
+    from bot import rasa_client
     from tickets import service
 
     r = Resident(stack["rasa"])
     r.say("转人工")
     assert r.custom["outcome"] == "handoff" and service.in_handoff(r.key)
     assert r.say("在吗") == []
-    service.end_handoff(r.key, "staff:test")  # resumes Rasa through bot.rasa_client
+    assert service.end_handoff(r.key, "staff:test")  # the console then resumes Rasa:
+    rasa_client.resume(r.key, base_url=r.base)
     assert not service.in_handoff(r.key)
     assert r.say("你好")
 
@@ -172,7 +174,7 @@ def test_delete_my_data(stack):
 
 
 def test_converse_cli_direct(stack, tmp_path):
-    from bot.cli_converse import main
+    from connectors.converse import main
 
     src = tmp_path / "in.jsonl"
     lines = [{"id": "q", "text": "老板拖欠工资三个月不给怎么办"}, {"id": "e", "text": "救命 他在打我"},
@@ -222,7 +224,7 @@ def web_app(stack):
 
 
 def test_converse_cli_through_the_web_rest_channel(stack, web_app, tmp_path):
-    from bot.cli_converse import main
+    from connectors.converse import main
 
     src = tmp_path / "in.jsonl"
     lines = [{"id": 1, "text": "借给朋友两万块钱 他一直不还 怎么办"}, {"id": 2, "text": "他说要拿刀砍死我全家 现在就在我家门口"},

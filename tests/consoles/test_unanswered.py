@@ -7,6 +7,7 @@ import re
 import pytest
 import yaml
 
+from knowledge import drafts
 from tests.consoles.test_console import PW, flashes, login, post
 from tests.tickets.fixtures import local_dt, make_staff
 from tickets import clock, feedback, service
@@ -80,7 +81,7 @@ def test_handoff_answer_and_group_to_draft(app, fresh_home):
     [(kind, msg)] = flashes(r)
     assert kind == "ok" and "已生成知识库草稿" in msg
     draft_id = re.search(r"已生成知识库草稿 (\S+)（", msg).group(1)
-    if feedback._kb_store() is not None:  # DB-backed entries (knowledge.store): a new draft entry there
+    if drafts.kb_store() is not None:  # DB-backed entries (knowledge.store): a new draft entry there
         from knowledge import store
 
         e = store.get_entry(draft_id)

@@ -15,10 +15,10 @@ LAWS = ROOT.parent / "shared" / "laws"
 @pytest.mark.skipif(not LAWS.is_dir(), reason="../shared/laws not present")
 def test_ingest_whole_corpus(fresh_home, capsys):
     t = time.time()
-    assert cli.main(["ingest-laws", str(LAWS), "--quiet"]) == 0
+    assert cli.main(["ingest-laws", str(LAWS), "--quiet", "--no-vectors"]) == 0
     took = time.time() - t
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert info["bm25_articles"]["articles_bm25"] >= 58000
+    assert info["bm25_articles"]["articles_bm25"] >= 57000  # in force (superseded versions excluded)
     assert took < 600
     from knowledge import ask
 

@@ -9,7 +9,7 @@ from flask import Flask
 
 from knowledge import api, cli, cli_ask
 
-KEYS = {"answer", "citations", "entry_id", "score", "confident", "domain"}
+KEYS = {"answer", "citations", "entry_id", "score", "confident", "domain", "domains"}
 
 
 @pytest.fixture()
@@ -28,8 +28,9 @@ def test_api_ask(client):
     assert r.status_code == 200
     body = r.get_json()
     assert set(body) == KEYS and body["entry_id"] == "sample-wage-001" and body["confident"] is True
-    assert body["citations"][0] == {"law": "劳动法", "article": "第五十条",
-                                    "text": "工资应当以货币形式按月支付给劳动者本人。不得克扣或者无故拖欠劳动者的工资。"}
+    # the entry's own article is quoted verbatim (the corpus ranking may put a closer one first)
+    assert {"law": "劳动法", "article": "第五十条",
+            "text": "工资应当以货币形式按月支付给劳动者本人。不得克扣或者无故拖欠劳动者的工资。"} in body["citations"]
 
 
 @pytest.mark.parametrize("payload", ["not json", "[1, 2]", '"text"', '{"text": 5}'])

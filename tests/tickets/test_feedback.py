@@ -9,6 +9,7 @@ import yaml
 from sqlalchemy import select
 
 from mingbai.db import session_scope
+from knowledge import drafts
 from tests.tickets.fixtures import local_dt, make_staff
 from tickets import clock, feedback, service
 from tickets.feedback import AnswerFeedback, UnansweredItem, parse_feedback
@@ -148,7 +149,7 @@ def test_collect_takes_the_staff_answer_after_a_handoff(db):
     assert item.staff_answer.startswith("承包期内") and item.staff_author == "staff:wang"
     assert (other.kind, other.question, other.staff_answer) == ("handoff", "村里收回承包地没给钱怎么办",
                                                                 "可以申请农村土地承包仲裁。")
-    groups = feedback.groups()
+    groups = feedback.groups(background=drafts.questions())
     assert len(groups) == 1 and groups[0]["count"] == 2 and groups[0]["residents"] == 2
     assert groups[0]["staff_answer"]
 
@@ -160,11 +161,11 @@ def test_group_to_draft_yaml(db, fresh_home):
     feedback.mark_unanswered("web:b", "unsure")
     _ask("web:c", "老板拖欠工资不给怎么办", "没有把握……")
     feedback.mark_unanswered("web:c", "unsure")
-    groups = feedback.groups()
+    groups = feedback.groups(background=drafts.questions())
     assert [g["count"] for g in groups] == [2, 1]
     g = groups[0]
     assert all("13812345678" not in q["text"] for q in g["questions"])
-    got = feedback.make_draft(g["ids"], domain="房产纠纷", subtype="宅基地/土地", actor="staff:zhou",
+    got = drafts.make_draft(g["ids"], domain="房产纠纷", subtype="宅基地/土地", actor="staff:zhou",
                               answer="宅基地使用权受法律保护，可以先找村委会调解。", steps=["先协商", "再找村委会调解"],
                               use_store=False)
     path = fresh_home / "kb_drafts" / f"{got['id']}.yml"
@@ -177,19 +178,19 @@ def test_group_to_draft_yaml(db, fresh_home):
     assert sorted([entry.question] + entry.paraphrases) == sorted(q["text"] for q in g["questions"])
     assert "13812345678" not in path.read_text(encoding="utf-8")
     assert yaml.safe_load(path.read_text(encoding="utf-8"))[0]["id"] == got["id"]
-    assert [x["count"] for x in feedback.groups()] == [1]
-    assert feedback.groups("done")[0]["draft_id"] == got["id"]
+    assert [x["count"] for x in feedback.groups(background=drafts.questions())] == [1]
+    assert feedback.groups("done", background=drafts.questions())[0]["draft_id"] == got["id"]
     with pytest.raises(feedback.DraftError):
-        feedback.make_draft(feedback.groups()[0]["ids"], domain="劳动纠纷", answer=" ", actor="staff:zhou",
+        drafts.make_draft(feedback.groups(background=drafts.questions())[0]["ids"], domain="劳动纠纷", answer=" ", actor="staff:zhou",
                             use_store=False)
-    assert feedback.set_status(feedback.groups()[0]["ids"], "ignored", "staff:zhou") == 1
-    assert feedback.groups() == [] and len(feedback.groups("ignored")) == 1
+    assert feedback.set_status(feedback.groups(background=drafts.questions())[0]["ids"], "ignored", "staff:zhou") == 1
+    assert feedback.groups(background=drafts.questions()) == [] and len(feedback.groups("ignored", background=drafts.questions())) == 1
 
 
 def test_group_to_draft_in_the_knowledge_store(sqlite_db):
     """With knowledge.store (DB-backed entries) the draft is a new entry there, authored by the
     staff member (so another person reviews it)."""
-    if feedback._kb_store() is None:
+    if drafts.kb_store() is None:
         pytest.skip("knowledge.store is not there")
     from knowledge import store
 
@@ -197,19 +198,19 @@ def test_group_to_draft_in_the_knowledge_store(sqlite_db):
     feedback.mark_unanswered("web:s1", "unsure")
     _ask("web:s2", "流转出去的土地合同到期对方不还", "没有把握……")
     feedback.mark_unanswered("web:s2", "unsure")
-    [g] = feedback.groups()
-    got = feedback.make_draft(g["ids"], domain="房产纠纷", actor="staff:zhou",
+    [g] = feedback.groups(background=drafts.questions())
+    got = drafts.make_draft(g["ids"], domain="房产纠纷", actor="staff:zhou",
                               answer="合同到期后对方应当返还土地，可以先找村委会调解，也可以申请土地承包仲裁。")
     assert got["store"] and got["path"] is None
     e = store.get_entry(got["id"])
     assert e["status"] == "draft" and e["author"] == "zhou"
     data = e.get("data") or e
     assert sorted([data["question"]] + list(data["paraphrases"])) == sorted(q["text"] for q in g["questions"])
-    assert feedback.groups() == [] and feedback.groups("done")[0]["draft_id"] == got["id"]
+    assert feedback.groups(background=drafts.questions()) == [] and feedback.groups("done", background=drafts.questions())[0]["draft_id"] == got["id"]
     with pytest.raises(feedback.DraftError):  # the knowledge base's own rules (答复 ≤ 200 字)
         _ask("web:s3", "另一个问题怎么办", "没有把握……")
         feedback.mark_unanswered("web:s3", "unsure")
-        feedback.make_draft(feedback.groups()[0]["ids"], domain="房产纠纷", actor="staff:zhou", answer="长" * 300)
+        drafts.make_draft(feedback.groups(background=drafts.questions())[0]["ids"], domain="房产纠纷", actor="staff:zhou", answer="长" * 300)
 
 
 def test_forget_resident_removes_feedback_and_items(db):

@@ -7,19 +7,23 @@ A new resident first gets the privacy notice; like a real one, we then answer �
 
 Output lines: {"id", "replies": [...], "outcome", "domain", "citations", "ticket_id"}; the structured
 fields come from the actions' custom payloads (read back from the Rasa tracker on the web path).
+
+A client of the channels like connectors/terminal.py (it was bot/cli_converse.py: it reads the
+gateway's privacy notice, and the bot sits below the connectors).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
 import time
 import uuid
 from typing import Optional
 
 import requests
 
+from bot import rasa_client
+from connectors import gateway
 from mingbai.jsonl import iter_jsonl
 from mingbai.settings import get_settings
 
@@ -55,8 +59,6 @@ def _summarise(customs: list[dict]) -> dict:
 
 
 def _tracker_customs(rasa_url: str, sender: str, since: float) -> list[dict]:
-    from bot import rasa_client
-
     try:
         tr = rasa_client.tracker(sender, base_url=rasa_url)
     except rasa_client.RasaUnavailable:
@@ -71,8 +73,6 @@ def _tracker_customs(rasa_url: str, sender: str, since: float) -> list[dict]:
 
 
 def _via_web(url: str, token: str, sender: str, text: str, rasa_url: str) -> dict:
-    from connectors import gateway
-
     headers = {"Authorization": f"Bearer {token}"}
     started = time.time() - 1
 
@@ -107,8 +107,6 @@ def _emergency(text: str) -> Optional[dict]:
 
 
 def _via_rasa(rasa_url: str, sender: str, text: str) -> dict:
-    from bot import rasa_client
-
     msgs = rasa_client.turn(f"rest:{sender}", text, {"channel": "rest"}, base_url=rasa_url)
     replies = [m["text"] for m in msgs if isinstance(m, dict) and m.get("text")]
     return {"replies": replies, **_summarise(rasa_client.payloads(msgs))}
@@ -122,8 +120,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rasa-url", default=None, help="Rasa 地址（默认 settings.rasa_base_url）")
     parser.add_argument("--direct", action="store_true", help="不经网页应用，直接发给 Rasa REST 通道")
     args = parser.parse_args(argv)
-    from bot import rasa_client
-
     s = get_settings()
     web = (args.web_url or _web_url()).rstrip("/")
     rasa_url = (args.rasa_url or s.rasa_base_url).rstrip("/")

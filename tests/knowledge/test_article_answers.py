@@ -1,0 +1,97 @@
+"""Whole-corpus article answers: laypeople's words, superseded law, the answer's shape, coverage."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from knowledge import ask, laws
+from knowledge.answer import OFFER_PERSON, domain_steps, lead_sentence, merge_citations
+from knowledge.expand import legal_words, standardize
+from knowledge.search import ArticleHit
+
+
+def test_colloquial_words_map_to_statute_words():
+    assert "用人单位" in legal_words("老板不给工资")
+    assert "劳动报酬" in legal_words("老板不给工资")
+    assert "饲养动物" in legal_words("邻居家的狗咬了我")
+    # the longer phrase wins over its parts
+    assert "返还借款" in legal_words("他欠钱不还")
+
+
+def test_dialect_is_standardized_for_search_only():
+    assert standardize("俺家娃被打了 咋整") == "我家孩子被打了 怎么办"
+    assert standardize("佢唔肯退钱 点算") == "他不肯退钱 怎么办"
+    assert standardize("劳动合同") == "劳动合同"
+
+
+def test_superseded_and_repealed_versions_are_never_in_force():
+    assert laws.out_of_force("治安管理处罚法", "2012-10-26")
+    assert not laws.out_of_force("治安管理处罚法", "2026-01-01")
+    assert laws.out_of_force("最高人民法院关于适用《婚姻法》若干问题的解释（三）", "2011-08-09")
+    assert not laws.out_of_force("最高人民法院关于适用《民法典》婚姻家庭编的解释（一）", "2020-12-29")
+    shipped = [a for a in laws.load_articles() if a.law == "治安管理处罚法"]
+    assert shipped and not any(a.in_force for a in shipped)
+
+
+def test_superseded_law_is_not_cited(kb):
+    r = ask("治安管理处罚法第四十三条")
+    assert all(c["law"] != "治安管理处罚法" for c in r["citations"]), r
+
+
+def test_article_answer_shape(kb):
+    a = kb.L.corpus.get("劳动合同法", "第八十二条")
+    lead = lead_sentence(a)
+    assert "《劳动合同法》" in lead and "第八十二条" in lead and "法律责任" in lead
+    assert domain_steps("劳动纠纷")[0] != domain_steps(None)[0]
+    r = ask("在厂里干了一年多了老板一直不跟我签书面合同")
+    assert r["confident"], r
+    assert r["citations"] and r["citations"][0]["text"] == kb.L.corpus.get(
+        r["citations"][0]["law"], r["citations"][0]["article"]).text
+    if r["entry_id"] is None:  # an article answer: lead, verbatim article, steps, a person offered
+        assert "原文如下" in r["answer"] and "下一步" in r["answer"] and OFFER_PERSON in r["answer"]
+
+
+def test_merge_puts_the_ranking_first(kb):
+    a1 = kb.L.corpus.get("民法典", "第一千零七十九条")
+    a2 = kb.L.corpus.get("民法典", "第一千零八十四条")
+    a3 = kb.L.corpus.get("民法典", "第一千零八十五条")
+    ranked = [ArticleHit(a3, 1.2, 0.7, 0.3), ArticleHit(a1, 1.0, 0.6, 0.3)]
+    out = merge_citations([a1, a2], ranked)
+    # the entry's own articles stay; the ranking's better article goes first
+    assert [x.article for x in out] == ["第一千零八十五条", "第一千零七十九条", "第一千零八十四条"]
+
+
+def test_no_answer_for_nonsense_is_honest(kb):
+    r = ask("啊啊啊啊啊啊")
+    assert not r["confident"]
+
+
+def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsys, monkeypatch):
+    """`kb ingest-laws --no-vectors` answers by BM25 at once; `kb vectors` then covers every article
+    in force and `kb status` says so."""
+    from knowledge import cli, index
+    from mingbai.settings import get_settings
+
+    from tests.knowledge.conftest import DATA
+
+    shipped = tmp_path / "shipped" / "行政法"
+    shipped.mkdir(parents=True)
+    shutil.copy(laws.STATUTES_DIR / "行政法" / "行政处罚法(2021-01-22).md", shipped)
+    src = tmp_path / "laws" / "行政法"
+    src.mkdir(parents=True)
+    shutil.copy(laws.STATUTES_DIR / "行政法" / "居民身份证法(2011-10-29).md", src)
+    idx = get_settings().index_dir
+    index.build(idx, statutes_dir=tmp_path / "shipped", qa_dir=DATA, article_vectors=False, workers=1,
+                progress=False)
+    assert cli.main(["ingest-laws", str(tmp_path / "laws"), "--quiet", "--no-vectors"]) == 0
+    capsys.readouterr()
+    assert cli.main(["status"]) == 0
+    before = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert before["with_vectors"] < before["articles_in_force"]
+    assert cli.main(["vectors", "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["status"]) == 0
+    after = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert after["with_vectors"] == after["articles_in_force"] and after["coverage"] == 1.0
