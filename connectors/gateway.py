@@ -248,6 +248,7 @@ def _rasa(msg: InboundMessage, message: str, text: str, extra: Optional[dict] = 
         from connectors.store import forget
 
         forget(msg.resident_key)
+        _wipe_tracker(msg.resident_key)
         _turn.forgotten = True
     return texts
 
@@ -359,6 +360,16 @@ def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> lis
     return texts
 
 
+def _wipe_tracker(resident_key: str) -> None:
+    """Forgetting reaches Rasa's tracker store too (in the background: a turn may hold its lock)."""
+    try:
+        from bot import rasa_client
+
+        rasa_client.delete_conversation(resident_key, background=True)
+    except Exception:
+        log.exception("could not wipe the Rasa tracker")
+
+
 def _forget_now(msg: InboundMessage) -> list[str]:
     """删除我的信息 during a handoff (Rasa is paused then): the gateway deletes at once."""
     from connectors.store import forget
@@ -369,6 +380,7 @@ def _forget_now(msg: InboundMessage) -> list[str]:
     except Exception:
         log.exception("forget_resident failed")
     forget(msg.resident_key)
+    _wipe_tracker(msg.resident_key)
     _turn.forgotten = True
     _set_result(_result("status"))
     return [FORGOTTEN]
@@ -449,6 +461,7 @@ def process(msg: InboundMessage) -> list[str]:
             from connectors.store import forget
 
             forget(rk)
+            _wipe_tracker(rk)
             service.record_consent(rk, False)
             return [CONSENT_DECLINED]  # nothing more is stored
         else:

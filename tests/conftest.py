@@ -1,8 +1,15 @@
 """Shared fixtures. Each test session gets a fresh MINGBAI_HOME; the e5 model and the trained
-Rasa model that `make setup` built under var/ are reused (read-only) through overrides."""
+Rasa model that `make setup` built under var/ are reused (read-only) through overrides.
+Tests write only into temporary folders (screenshots and reports: `artifacts_dir()`).
+
+Test tiers (markers, registered in pyproject.toml): `rasa` (a real Rasa stack), `browser`
+(headless Chromium), `services` (PostgreSQL / Redis / RabbitMQ on 127.0.0.1; every test marked
+`postgres`, `redis` or `rabbitmq` is a `services` test too), `slow`. `make test-fast` deselects
+rasa, browser and services: it needs none of them."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +18,23 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILT_HOME = Path(os.environ.get("MINGBAI_BUILT_HOME", ROOT / "var"))
 
 pytest_plugins = ["tests.fixtures_rasa"]
+
+SERVICE_MARKS = ("postgres", "redis", "rabbitmq")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if not item.get_closest_marker("services") and any(item.get_closest_marker(m) for m in SERVICE_MARKS):
+            item.add_marker(pytest.mark.services)
+
+
+def artifacts_dir() -> Path:
+    """Where tests leave screenshots and reports for people to look at: $MINGBAI_TEST_ARTIFACTS,
+    else a folder in the system's temporary directory (never the repository)."""
+    d = Path(os.environ.get("MINGBAI_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "mingbai-test-artifacts")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def _use_home(path: Path) -> None:

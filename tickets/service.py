@@ -21,6 +21,7 @@ from mingbai.privacy import mask
 from tickets.audit import audit, resident_ref
 from tickets.clock import local, now as clock_now
 from tickets.db import tx
+from tickets.feedback import forget as forget_feedback
 from tickets.grids import tier_label, top_node
 from tickets.lifecycle import (
     OPEN,
@@ -28,6 +29,7 @@ from tickets.lifecycle import (
     TIER_NAMES,
     ConflictError,
     TransitionError,
+    history,
     transition,
 )
 from tickets.models import (
@@ -44,7 +46,7 @@ from tickets.models import (
 )
 from tickets.notify import notify_staff, send
 from tickets.policy import URGENCIES, deadlines
-from tickets.routing import resolve_node, route
+from tickets.routing import on_duty_staff, resolve_node, route
 
 log = logging.getLogger(__name__)
 CONVERSATION_GAP = timedelta(hours=6)
@@ -210,8 +212,6 @@ def forget_resident(resident_key: str) -> int:
         n += s.execute(delete(Message).where(Message.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Conversation).where(Conversation.resident_key == resident_key)).rowcount or 0
         n += s.execute(delete(Handoff).where(Handoff.resident_key == resident_key)).rowcount or 0
-        from tickets.feedback import forget as forget_feedback
-
         n += forget_feedback(s, resident_key)  # 有帮助/没帮助 and the 未解答 inbox's questions
         ghost = "forgotten:" + resident_ref(resident_key).split("#", 1)[1]
         ticket_ids = []
@@ -403,8 +403,6 @@ def _get(s: Session, number: str) -> Ticket:
 def ticket_history(number: str) -> list[dict]:
     """The ticket's routing and escalation steps for the console (tickets.lifecycle.history):
     [{"at" (ISO), "kind", "from_tier", "to_tier", "from_name", "to_name", "why"}], oldest first."""
-    from tickets.lifecycle import history
-
     with session_scope() as s:
         t = _get(s, number)
         return [{**h, "at": _iso(h["at"]), "from_name": TIER_NAMES.get(h["from_tier"], "") if h["from_tier"] else "",
@@ -572,8 +570,6 @@ def start_handoff(resident_key: str, reason: str, ticket_number: Optional[str] =
         s.flush()
         audit(s, actor, "handoff_start", ticket_id=t.id, subject=number, detail={"reason": reason})
         node = s.get(GridNode, t.node_id)
-        from tickets.routing import on_duty_staff
-
         who = [t.assignee] if t.assignee else [u.username for u in on_duty_staff(s, node, clock_now())]
         notify_staff(s, who, f"居民请求人工对话（工单 {number}），请尽快在工作台回复。", t.id)
         return _handoff_dict(s, h, t, already=False)

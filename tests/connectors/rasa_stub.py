@@ -28,6 +28,8 @@ class RasaStub:
         self.intents: Counter = Counter()        # (sender, message as sent, e.g. "/greet") -> turns
         self.delay_s = 0.0
         self.reply: Callable[[str, str], list[str]] = default_reply
+        self.forms: dict[str, str] = {}         # sender -> requested slot while a form is open
+        self.metadata: list[dict] = []           # metadata of every turn, in order
         self._server: ThreadingHTTPServer | None = None
 
     def total_turns(self) -> int:
@@ -58,7 +60,12 @@ class RasaStub:
 
             def do_GET(self):  # "/" and "/status" health checks, tracker without events
                 if self.path.startswith("/conversations/"):
-                    self._send(200, {"active_loop": {}, "slots": {}})
+                    from urllib.parse import unquote
+
+                    sender = unquote(self.path.split("/")[2])
+                    slot = stub.forms.get(sender)
+                    self._send(200, {"active_loop": {"name": "dispute_form"} if slot else {},
+                                     "slots": {"requested_slot": slot}})
                     return
                 self._send(200, {"version": "3.6.21", "model_file": "stub"} if self.path.startswith("/status")
                            else "Hello from Rasa: 3.6.21")
@@ -74,6 +81,7 @@ class RasaStub:
                     with stub.lock:
                         stub.turns[(sender, message)] += 1
                         stub.intents[(sender, sent)] += 1
+                        stub.metadata.append(md if isinstance(md, dict) else {})
                     if stub.delay_s:
                         time.sleep(stub.delay_s)
                     out = [{"recipient_id": sender, **(t if isinstance(t, dict) else {"text": t})}

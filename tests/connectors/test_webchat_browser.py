@@ -1,17 +1,17 @@
 """The web chat page in real headless Chromium: ask, get an answer, ask for a person, receive the
-staff reply live, large-text mode. Screenshots go to tests/artifacts/."""
+staff reply live, large-text mode. Screenshots go to $MINGBAI_TEST_ARTIFACTS (default: a temporary folder)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import artifacts_dir
 from tests.connectors.rasa_stub import default_reply
 
 pytestmark = pytest.mark.browser
 
-ART = Path(__file__).resolve().parents[1] / "artifacts"
+ART = artifacts_dir()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

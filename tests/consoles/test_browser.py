@@ -1,5 +1,5 @@
 """Real headless Chromium (Debian's) against the real app: login → claim → live message →
-reply → resolve → 调解协议书, with screenshots in tests/artifacts/."""
+reply → resolve → 调解协议书, with screenshots in $MINGBAI_TEST_ARTIFACTS (default: a temporary folder)."""
 from __future__ import annotations
 
 import shutil
@@ -7,14 +7,15 @@ import threading
 
 import pytest
 
-from tests.tickets.fixtures import ROOT, make_staff
+from tests.conftest import artifacts_dir
+from tests.tickets.fixtures import make_staff
 from tickets import service
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-ART = ROOT / "tests" / "artifacts"
+ART = artifacts_dir()  # $MINGBAI_TEST_ARTIFACTS, else a temporary folder
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 """Real headless Chromium against the real app: a reviewer writes an entry with a live citation
 check, a second reviewer approves and publishes it, the re-index runs in the background with a
 progress bar, and knowledge.answer.ask answers with the entry once the index switched.
-Screenshots in tests/artifacts/."""
+Screenshots in $MINGBAI_TEST_ARTIFACTS (default: a temporary folder)."""
 from __future__ import annotations
 
 import threading

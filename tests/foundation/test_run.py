@@ -1,5 +1,6 @@
 """`mingbai run` end to end: three real processes start on free ports, a Chinese message through
-REST gets a reply, Ctrl-C stops all three, and a process that dies is reported."""
+REST gets a reply, Ctrl-C stops all three, and a process that dies before it was ever ready is
+reported (restarts once running: tests/foundation/test_supervisor.py, with fake children)."""
 from __future__ import annotations
 
 import os
@@ -121,6 +122,11 @@ def test_run_reports_a_process_that_dies(run_env):
     assert "✘ web 退出了" in out, out
     kids = subprocess.run(["pgrep", "-f", f"--port {run_env['MINGBAI_ACTION_PORT']}"], capture_output=True, text=True)
     assert not kids.stdout.strip(), "the other processes are stopped"
+    # a setup error is not restarted: the state file says the run failed, for `mingbai doctor`
+    import json
+
+    state = json.loads((Path(run_env["MINGBAI_HOME"]) / "run-state.json").read_text(encoding="utf-8"))
+    assert state["state"] == "failed" and state["processes"]["web"]["restarts"] == 0
 
 
 def test_run_without_rasa_model_says_what_to_do(run_env, tmp_path):

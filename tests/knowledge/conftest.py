@@ -3,20 +3,24 @@ Q&A fixture (so ranking tests do not move when the content team edits knowledge/
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import BUILT_HOME
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _vector_cache():
-    # Share encoded vectors between test runs: the e5 encode is the slow part of a build.
-    cache = ROOT / "var" / "cache" / "kb-vectors.sqlite"
-    cache.parent.mkdir(parents=True, exist_ok=True)
+def _vector_cache(tmp_path_factory):
+    # The e5 encode is the slow part of a build: start from a copy of the vectors `make setup`
+    # cached (var/cache/kb-vectors.sqlite) when there is one. A copy: tests never write to var/.
+    cache = tmp_path_factory.mktemp("kb-cache") / "kb-vectors.sqlite"
+    shared = BUILT_HOME / "cache" / "kb-vectors.sqlite"
+    if shared.exists():
+        shutil.copy(shared, cache)
     os.environ.setdefault("MINGBAI_KB_VECTOR_CACHE", str(cache))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -72,6 +72,7 @@ def test_webchat_cookie_dropping_still_limited_per_ip(app, rasa):
     assert 429 in codes
 
 
+@pytest.mark.redis
 def test_limits_use_redis_when_configured(wx_env, monkeypatch):
     """MINGBAI_REDIS_URL: the counters live in Redis, shared by every web process."""
     import redis

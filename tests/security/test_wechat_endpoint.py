@@ -63,6 +63,7 @@ def test_replay_with_other_body_refused_in_plaintext_mode(client, rasa, monkeypa
     assert rasa.turns[(f"wechat:{openid}", "注入的第二条")] == 0
 
 
+@pytest.mark.redis
 def test_replay_cache_uses_redis_when_configured(monkeypatch):
     """Two processes share Redis: a tuple seen by one is a replay for the other."""
     import redis

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select, text
 
 from mingbai.db import session_scope
+from tests.conftest import artifacts_dir
 from tests.tickets.fixtures import ROOT, local_dt, make_staff
 from tickets import clock, service
 from tickets.models import Escalation, Ticket
@@ -26,7 +27,7 @@ def test_simulated_week(sqlite_db):
     simulate.create_staff()
     out = simulate.run(WEEK_START, days=7, n=70, seed=2026)
     intakes = out.pop("intakes")
-    (ROOT / "tests" / "artifacts" / "sla_week.json").write_text(json.dumps(out, ensure_ascii=False, indent=1))
+    (artifacts_dir() / "sla_week.json").write_text(json.dumps(out, ensure_ascii=False, indent=1))
     with session_scope() as s:
         escs = s.scalars(select(Escalation).order_by(Escalation.id)).all()
         tickets = sorted(s.scalars(select(Ticket)), key=lambda t: t.id)
