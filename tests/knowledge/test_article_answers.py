@@ -41,16 +41,25 @@ def test_superseded_law_is_not_cited(kb):
 
 
 def test_article_answer_shape(kb):
+    """No curated entry close enough: lead sentence from the article's place, the article verbatim,
+    the domain's next steps, and a person offered."""
+    from knowledge.answer import build_answer
+    from knowledge.search import Result
+
     a = kb.L.corpus.get("劳动合同法", "第八十二条")
     lead = lead_sentence(a)
     assert "《劳动合同法》" in lead and "第八十二条" in lead and "法律责任" in lead
     assert domain_steps("劳动纠纷")[0] != domain_steps(None)[0]
-    r = ask("在厂里干了一年多了老板一直不跟我签书面合同")
-    assert r["confident"], r
-    assert r["citations"] and r["citations"][0]["text"] == kb.L.corpus.get(
-        r["citations"][0]["law"], r["citations"][0]["article"]).text
-    if r["entry_id"] is None:  # an article answer: lead, verbatim article, steps, a person offered
-        assert "原文如下" in r["answer"] and "下一步" in r["answer"] and OFFER_PERSON in r["answer"]
+    res = Result(query="在厂里干了一年多了老板一直不跟我签书面合同",
+                 articles=[ArticleHit(a, kb.c["tau_art"] + 0.2, 0.8, 0.5)])
+    r = build_answer(res, kb)
+    assert r["confident"] and r["entry_id"] is None
+    assert r["citations"][0] == {"law": "劳动合同法", "article": "第八十二条", "text": a.text}
+    assert r["answer"].startswith(lead) and a.text.split("\n")[0] in r["answer"]
+    assert "下一步" in r["answer"] and OFFER_PERSON in r["answer"]
+    assert r["domain"] == "劳动纠纷"  # from the law's usual domain in the curated entries
+    low = build_answer(Result(query="x", articles=[ArticleHit(a, kb.c["tau_art"] - 0.3, 0.2, 0.1)]), kb)
+    assert not low["confident"] and low["citations"] == []
 
 
 def test_merge_puts_the_ranking_first(kb):
@@ -72,7 +81,12 @@ def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsy
     """`kb ingest-laws --no-vectors` answers by BM25 at once; `kb vectors` then covers every article
     in force and `kb status` says so."""
     from knowledge import cli, index
+    from knowledge import search as search_mod
     from mingbai.settings import get_settings
+
+    saved = dict(search_mod._cache)  # the CLI resets the process cache: give the session's index back
+    request_cleanup = lambda: search_mod._cache.update(saved)  # noqa: E731
+    monkeypatch.setattr(search_mod, "reset_cache", lambda: None)
 
     from tests.knowledge.conftest import DATA
 
@@ -95,3 +109,4 @@ def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsy
     assert cli.main(["status"]) == 0
     after = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert after["with_vectors"] == after["articles_in_force"] and after["coverage"] == 1.0
+    request_cleanup()
