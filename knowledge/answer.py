@@ -42,27 +42,36 @@ def repealed_note(name: str) -> str:
 
 
 EXTRA_CITATIONS = 2
+OVERRIDE_MARGIN = 0.0
 
 
-def merge_citations(cited: list[Article], ranked: list) -> list[Article]:
-    """A curated entry's articles plus up to two of the whole-corpus ranking's best, best first.
+def merge_citations(cited: list[Article], ranked: list) -> tuple[list[Article], list[Article]]:
+    """(articles quoted in the answer, all citations) for a curated answer.
 
-    The entry's own articles always stay (its answer rests on them), but the entry was often written
-    for a neighbouring question (dev set: its first citation was the gold article for 17% of
-    questions, the ranking's first for 38%); the ranking already counts the entry's vote, so its
-    order decides which comes first.
+    The entry's own articles are quoted (its answer rests on them), in the ranking's order; the
+    whole-corpus ranking's best article goes first when it beats every cited one: the entry was often
+    written for a neighbouring question (dev set: its first citation was the gold article for 17% of
+    questions, the ranking's first for 38%). Up to two more of the ranking's best follow in
+    `citations` as related articles, not quoted.
     """
     score = {(h.article.law, h.article.article): h.score for h in ranked}
-    seen = {(a.law, a.article) for a in cited}
-    extra = []
+    cited_keys = {(a.law, a.article) for a in cited}
+    best_cited = max((score.get(k, -1.0) for k in cited_keys), default=-1.0)
+    # the entry's own articles in the order the ranking puts them (both are the entry's basis)
+    quoted = sorted(cited, key=lambda a: -score.get((a.law, a.article), -1.0))
+    if ranked:
+        top = ranked[0]
+        key = (top.article.law, top.article.article)
+        if key not in cited_keys and top.score >= best_cited + OVERRIDE_MARGIN:
+            quoted = [top.article] + quoted
+    seen = {(a.law, a.article) for a in quoted}
+    related = []
     for h in ranked[:3]:
         key = (h.article.law, h.article.article)
-        if key not in seen and len(extra) < EXTRA_CITATIONS:
+        if key not in seen and len(related) < EXTRA_CITATIONS:
             seen.add(key)
-            extra.append(h.article)
-    pool = list(cited) + extra
-    pool.sort(key=lambda a: -score.get((a.law, a.article), -1.0))
-    return pool
+            related.append(h.article)
+    return quoted, quoted + related
 
 
 def lead_sentence(a: Article) -> str:
@@ -209,9 +218,9 @@ def _build_answer(res: Result, searcher: Searcher, domain: str | None = None) ->
 
     if qa_ok:
         e = top_qa.entry
-        arts = merge_citations([a for a in (corpus.get(ci["law"], ci["article"]) for ci in e.citations) if a],
-                               res.articles)
-        return _reply(compose(e.answer, arts, e.steps, note), citations=[citation_dict(a) for a in arts],
+        quoted, arts = merge_citations([a for a in (corpus.get(ci["law"], ci["article"]) for ci in e.citations) if a],
+                                       res.articles)
+        return _reply(compose(e.answer, quoted, e.steps, note), citations=[citation_dict(a) for a in arts],
                       entry_id=e.id, score=top_qa.score, confident=True, domain=e.domain)
 
     top_art = res.articles[0] if res.articles else None

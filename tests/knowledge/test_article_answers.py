@@ -62,14 +62,17 @@ def test_article_answer_shape(kb):
     assert not low["confident"] and low["citations"] == []
 
 
-def test_merge_puts_the_ranking_first(kb):
+def test_merge_keeps_the_entry_and_adds_related(kb):
     a1 = kb.L.corpus.get("民法典", "第一千零七十九条")
     a2 = kb.L.corpus.get("民法典", "第一千零八十四条")
     a3 = kb.L.corpus.get("民法典", "第一千零八十五条")
-    ranked = [ArticleHit(a3, 1.2, 0.7, 0.3), ArticleHit(a1, 1.0, 0.6, 0.3)]
-    out = merge_citations([a1, a2], ranked)
-    # the entry's own articles stay; the ranking's better article goes first
-    assert [x.article for x in out] == ["第一千零八十五条", "第一千零七十九条", "第一千零八十四条"]
+    # the ranking's best clearly beats the entry's articles: it is quoted first
+    quoted, cites = merge_citations([a1, a2], [ArticleHit(a3, 1.5, 0.7, 0.3), ArticleHit(a1, 1.0, 0.6, 0.3)])
+    assert [x.article for x in quoted] == ["第一千零八十五条", "第一千零七十九条", "第一千零八十四条"]
+    # the ranking prefers one of the entry's articles: it is quoted first, the others follow as related
+    quoted, cites = merge_citations([a2, a1], [ArticleHit(a1, 1.2, 0.7, 0.3), ArticleHit(a3, 1.0, 0.6, 0.3)])
+    assert [x.article for x in quoted] == ["第一千零七十九条", "第一千零八十四条"]
+    assert [x.article for x in cites] == ["第一千零七十九条", "第一千零八十四条", "第一千零八十五条"]
 
 
 def test_no_answer_for_nonsense_is_honest(kb):
