@@ -722,6 +722,48 @@ def _semantic_veto(t: str, kind: str) -> bool:
     return kind == "self_harm" and bool(_SELF_HARM_FIGURATIVE.search(t)) and not _SELF_HARM.search(_SELF_HARM_FIGURATIVE.sub("", t))
 
 
+# Long consultations tell a story, then ask: 「去年隔壁着火烧了我家柴房…能要赔偿吗？」. Each sentence
+# carries the time of the last time word said before it; the message is danger now only if a
+# sentence that fires a danger rule is set in the present (or in no stated time).
+_SENTENCE = re.compile(r"[。！？!?；;\n]+|[，,](?=\s*(?:后来|结果|现在|今天|刚才|当时|那时|然后|最近|前几天|去年|上个月))")
+_PAST_TIME = re.compile(r"(去年|前年|大前年|上个?月|上上个?月|上周|上礼拜|上星期|前几年|前些年|几年前|多年前|年前|以前|之前|"
+                        r"曾经|那年|那时候?|当时|当年|前段时间|前阵子|前些天|前几天|几个月前|半年前|上次|上回|小时候|早年|"
+                        r"上学期|去年冬天|去年夏天|\d+年前|[一二三四五六七八九十两]+年前|[一二三四五六七八九十两]+个月前)")
+_NOW_TIME = re.compile(r"(现在|正在|刚才|刚刚|此刻|这会儿?|马上|今天|今晚|今早|今天早上|今天晚上|刚|还在|快来|救命|赶紧|立刻)")
+_LEGAL_ASK = re.compile(r"(吗|怎么办|怎么|能不能|可不可以|可以|有没有|该找谁|找谁|责任|赔偿|起诉|证据|算不算|如何|哪里|多少)[^。！？!?]{0,12}[？?]?\s*$")
+
+
+def _narrated_past(raw, t: str) -> bool:
+    """True for a long message whose danger sentences all lie in a stated past and which ends by
+    asking about the law. Short messages (「救命 他又在打我」) never pass through here."""
+    if not isinstance(raw, str) or len(t) < 60 or not _LEGAL_ASK.search(t[-40:]) or not _PAST_TIME.search(t):
+        return False
+    text = unicodedata.normalize("NFKC", raw).translate(_T2S)
+    when = None  # "past" | "now" | None, carried from sentence to sentence
+    fired_now = False
+    for sent in _SENTENCE.split(text):
+        sent = _prepare(sent)
+        if not sent:
+            continue
+        past_m, now_m = _PAST_TIME.search(sent), _NOW_TIME.search(sent)
+        if past_m and now_m:
+            when = "now" if now_m.start() > past_m.start() else "past"
+        elif past_m:
+            when = "past"
+        elif now_m:
+            when = "now"
+        if any(check(sent) for _, check in _CHECKS) and when != "past":
+            fired_now = True
+            break
+    return not fired_now
+
+
+def _past_line(t: str) -> Optional[Dict]:
+    """A harm_past line when the past-harm rules found nothing more specific."""
+    return {"tier": HARM_PAST, "kind": "injury_past", "hotlines": [], "reply": "",
+            "line": "如果现在仍有危险，请立即拨打110；受伤的请先就医并保留病历。", "kinds": ["injury_past"], "via": "rules"}
+
+
 def triage(text, semantic: bool = True, wait: bool = False, vector=None) -> Optional[Dict]:
     """{"tier": "danger_now"|"harm_past", "kind", "hotlines", "reply", "line", "kinds", "via"} or None.
 
@@ -737,6 +779,12 @@ def triage(text, semantic: bool = True, wait: bool = False, vector=None) -> Opti
         kinds: List[str] = [kind for kind, check in _CHECKS if check(t)]
     except Exception:  # pragma: no cover - a rule bug must not break a turn
         kinds = []
+    if kinds and _narrated_past(text, t):
+        kinds = []  # a story of what happened, told to ask about the law: answered, no alarm
+        try:
+            return _harm_past(t) or _past_line(t)
+        except Exception:  # pragma: no cover
+            return None
     if kinds:
         # 「墙塌了 人压在下面」: a collapse is a rescue (119) first, then an ambulance.
         if "disaster" in kinds and "medical" in kinds and _has(r"(塌|垮|倒塌|坍塌|泥石流|滑坡|地震|被埋|埋在|洪水|山洪)", t):
@@ -751,7 +799,7 @@ def triage(text, semantic: bool = True, wait: bool = False, vector=None) -> Opti
             hit = emergency_semantic.nearest(raw[:500] or t, wait=wait, vector=vector)
         except Exception:  # the backstop must never break triage
             hit = None
-        if hit and hit.get("kind") in _REPLIES and not _semantic_veto(t, hit["kind"]):
+        if hit and hit.get("kind") in _REPLIES and not _semantic_veto(t, hit["kind"]) and not _narrated_past(text, t):
             found = _danger([hit["kind"]], t, "semantic")
             found["neighbour"] = hit.get("neighbour")
             return found
