@@ -43,16 +43,22 @@ def converse(root: Path, home: str | None, web: str, items: list[dict], env_extr
             env["MINGBAI_HOME"] = home
         subprocess.run([sys.executable, "-m", "mingbai.cli", "converse", "--input", str(inp), "--output", str(out),
                         "--web-url", web], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
-        return [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines() if l.strip()]
+        outs = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines() if l.strip()]
+        keep = Path(os.environ.get("BENCH_ROUTING_KEEP", "")) if os.environ.get("BENCH_ROUTING_KEEP") else None
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"{root.name}-{len(items)}.jsonl").write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
+        return outs
 
 
 def score(items: list[dict], outs: list[dict]) -> dict:
     by = {o.get("id"): o for o in outs}
-    n = ok = dom_n = dom_ok = 0
+    n = ok = dom_n = dom_ok = errors = 0
     em_n = em_hit = non_n = false_alarm = hard_n = hard_ok = 0
     for it in items:
         o = by.get(it["id"]) or {}
         got = o.get("outcome")
+        errors += bool(o.get("error"))
         want = it["outcome"]
         n += 1
         ok += got in SAME.get(want, {want})
@@ -72,7 +78,8 @@ def score(items: list[dict], outs: list[dict]) -> dict:
     r = lambda a, b: round(a / b, 4) if b else None
     return {"n": n, "outcome_acc": r(ok, n), "emergency_recall": r(em_hit, em_n), "emergencies": em_n,
             "false_alarm_rate": r(false_alarm, non_n), "false_alarms": false_alarm, "non_emergencies": non_n,
-            "hard_non_emergency_acc": r(hard_ok, hard_n), "domain_acc": r(dom_ok, dom_n), "domain_n": dom_n}
+            "hard_non_emergency_acc": r(hard_ok, hard_n), "domain_acc": r(dom_ok, dom_n), "domain_n": dom_n,
+            "errors": errors}
 
 
 def main(argv: list[str] | None = None) -> int:

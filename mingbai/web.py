@@ -203,7 +203,7 @@ RATE_LIMITS: dict[str, list[tuple]] = {
     "webchat.send": [("20 per minute;300 per day", "web_session_or_ip"), ("120 per minute", "client_ip")],
     "webchat.location": [("10 per minute", "web_session_or_ip"), ("60 per minute", "client_ip")],
     "webchat.poll": [("120 per minute", "web_session_or_ip"), ("600 per minute", "client_ip")],
-    "rest_channel.post_message": [(("600 per minute", "60 per minute"), "token_or_ip")],
+    "rest_channel.post_message": [(("3000 per minute", "60 per minute"), "token_or_ip")],
     "rest_channel.get_messages": [(("1200 per minute", "120 per minute"), "token_or_ip")],
     "knowledge.api_ask": [(("120 per minute", "30 per minute"), "token_or_ip")],
     "bot.api_classify": [(("120 per minute", "30 per minute"), "token_or_ip")],

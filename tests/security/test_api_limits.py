@@ -40,7 +40,7 @@ def test_rest_messages_rate_limited(wx_env, rasa, monkeypatch):
     from mingbai import web
     from tests.connectors.conftest import make_app
 
-    # The same mechanism with a small number, so the test stays fast (600/min with the token).
+    # The same mechanism with a small number, so the test stays fast (3000/min with the token).
     monkeypatch.setitem(web.RATE_LIMITS, "rest_channel.post_message", [(("20 per minute", "5 per minute"), "token_or_ip")])
     client = make_app().test_client()
     codes = [client.post("/api/v1/messages", json={"sender": "flood", "text": f"你好{i}"},
