@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["foundation", "model", "knowledge", "corpus", "bot", "routing", "memory", "tickets", "tickets_report", "channels"]
+ORDER = ["round", "foundation", "model", "knowledge", "corpus", "bot", "routing", "memory", "tickets", "tickets_report", "channels"]
 # Benchmarks that need a prepared whole-corpus home or a running stack print how to run them and
 # keep their last results (bench/results/<name>.md), written with the machine and date inside.
 NEEDS_SETUP = {"corpus": "bench/bench_corpus.py --home HOME (a MINGBAI_HOME with `kb ingest-laws ../shared/laws`)",

@@ -44,8 +44,10 @@ def test_webchat_in_chromium(live, rasa, browser):
         return default_reply(sender, message)
 
     rasa.reply = reply
+    # bypass_csp: Playwright's wait_for_function evaluates a string in the page, which our CSP
+    # (no 'unsafe-eval') rightly refuses; the page's own scripts still run under the nonce policy.
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                            locale="zh-CN")
+                            locale="zh-CN", bypass_csp=True)
     page.goto(live.url + "/chat")
     page.wait_for_selector("#input")
     page.screenshot(path=str(ART / "webchat_1_open.png"))
