@@ -13,6 +13,11 @@ import pytest
 
 def test_server_cmd_is_locked_down(fresh_home, monkeypatch):
     from mingbai import rasa_runtime
+    from mingbai.settings import reset_settings_cache
+
+    # The session's real Rasa fixture exports its token; this test checks the generated secret file.
+    monkeypatch.delenv("MINGBAI_RASA_TOKEN", raising=False)
+    reset_settings_cache()
 
     monkeypatch.setattr(rasa_runtime, "rasa_bin", lambda: Path("/x/rasa"))
     cmd = rasa_runtime.server_cmd(6005, 6055)
