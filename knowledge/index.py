@@ -267,14 +267,12 @@ def _save_dense(index_dir: Path, vecs: np.ndarray, ids: list[int]) -> None:
 def dense_coverage(index_dir: Path) -> dict:
     """How much of the corpus in force has meaning vectors (for `kb status`)."""
     con = sqlite3.connect(index_dir / "laws.sqlite")
-    total, shipped = con.execute("SELECT COUNT(*), COALESCE(SUM(shipped), 0) FROM articles WHERE in_force = 1").fetchone()
+    rows = con.execute("SELECT id, shipped FROM articles WHERE in_force = 1").fetchall()
     con.close()
+    total, shipped = len(rows), sum(r[1] for r in rows)
     path = index_dir / "dense_art_ids.npy"
     have = set(np.load(path).tolist()) if path.exists() else set()
-    con = sqlite3.connect(index_dir / "laws.sqlite")
-    ids = [r[0] for r in con.execute("SELECT id FROM articles WHERE in_force = 1")]
-    con.close()
-    covered = sum(1 for i in ids if i in have)
+    covered = sum(1 for i, _ in rows if i in have)
     return {"articles_in_force": total, "shipped": int(shipped), "with_vectors": covered,
             "coverage": round(covered / total, 4) if total else 0.0}
 

@@ -202,6 +202,7 @@ class Searcher:
         dom_counts: dict[str, np.ndarray] = {}
         row_of = {int(a): r for r, a in enumerate(L.art_ids)}
         self.cite_rows: list[list[int]] = []
+        self._entry_pos = {e.id: i for i, e in enumerate(L.entries)}  # per index, not per query
         for e in L.entries:
             rows = []
             for c in e.citations:
@@ -232,12 +233,11 @@ class Searcher:
         c = self.c
         floor = c["vote_floor"]
         out: dict[int, float] = {}
-        pos = {e.id: i for i, e in enumerate(self.L.entries)}
         for h in qa_hits[: int(c["vote_k"])]:
             if h.entry.id == exclude or h.score < floor:
                 continue
             strength = min((h.score - floor) / max(c["tau_qa"] - floor, 1e-6), 1.0)
-            for j, r in enumerate(self.cite_rows[pos[h.entry.id]]):
+            for j, r in enumerate(self.cite_rows[self._entry_pos[h.entry.id]]):
                 v = strength * (1.0 if j == 0 else c["vote_secondary"])
                 if v > out.get(r, 0.0):
                     out[r] = v

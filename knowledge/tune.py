@@ -23,7 +23,6 @@ WEIGHT_KEYS = ("w_dense", "w_lex", "w_vote", "w_prior", "w_shipped", "w_domain",
 
 def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:
     """Per question: (candidate rows, feature matrix, gold rows)."""
-    from knowledge.laws import law_key
     from knowledge.text import classify_input
 
     L = searcher.L
@@ -44,7 +43,6 @@ def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.
             out.append((rows, F, gold))
         else:
             out.append((np.zeros(0, np.int64), np.zeros((0, len(Searcher.FEATURES)), np.float32), gold))
-        _ = law_key
     return out
 
 

@@ -87,8 +87,7 @@ def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsy
     from knowledge import search as search_mod
     from mingbai.settings import get_settings
 
-    saved = dict(search_mod._cache)  # the CLI resets the process cache: give the session's index back
-    request_cleanup = lambda: search_mod._cache.update(saved)  # noqa: E731
+    # The CLI resets the process cache: keep the session's loaded index for the tests that follow.
     monkeypatch.setattr(search_mod, "reset_cache", lambda: None)
 
     from tests.knowledge.conftest import DATA
@@ -112,4 +111,3 @@ def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsy
     assert cli.main(["status"]) == 0
     after = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert after["with_vectors"] == after["articles_in_force"] and after["coverage"] == 1.0
-    request_cleanup()
