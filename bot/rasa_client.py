@@ -173,15 +173,23 @@ def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> 
     return r.json()
 
 
-def tracker(sender_id: str, *, base_url: Optional[str] = None) -> dict:
+def tracker(sender_id: str, *, base_url: Optional[str] = None, include_events: Optional[str] = None,
+            timeout: float = 10) -> dict:
+    """GET the conversation's tracker ({} when Rasa sends no JSON object); include_events="NONE" for
+    slots and the active form only."""
+    params = {**_auth(), **({"include_events": include_events} if include_events else {})}
     try:
         r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
-                         params=_auth(), timeout=(3.05, 10))
+                         params=params, timeout=(3.05, timeout))
     except requests.RequestException as e:
         raise _unreachable(e) from None
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
-    return r.json()
+    try:
+        data = r.json() if r.content else {}
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
 
 
 def is_up(*, base_url: Optional[str] = None, timeout: float = 2) -> bool:
@@ -201,19 +209,7 @@ def form_state(sender_id: str, *, base_url: Optional[str] = None) -> tuple[Optio
 
     Asks for the tracker without events (a few ms). Raises RasaUnavailable when Rasa is down.
     """
-    try:
-        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
-                         params={**_auth(), "include_events": "NONE"}, timeout=(3.05, 5))
-    except requests.RequestException as e:
-        raise _unreachable(e) from None
-    if r.status_code != 200:
-        raise RasaUnavailable(f"Rasa answered {r.status_code}")
-    try:
-        data = r.json() if r.content else {}
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        return None, None
+    data = tracker(sender_id, base_url=base_url, include_events="NONE", timeout=5)
     loop = (data.get("active_loop") or {}).get("name")
     slot = (data.get("slots") or {}).get("requested_slot")
     return (loop or None), (slot if loop else None)
