@@ -2,6 +2,11 @@
 
 Own messages are answered in the POST response; staff replies (handoff) and notices arrive by
 polling /chat/api/poll, which reads the outbox rows queued by connectors.outbound.send.
+
+A reply that is a legal answer carries `"feedback": true`: the page then shows one-tap
+「有帮助」/「没帮助」 buttons, which POST /chat/api/feedback. That sends the very words a resident
+would type through the gateway (gateway._feedback_reply → tickets.feedback.handle_reply), so a tap
+and a typed reply are stored the same way (没帮助 → the 未解答 inbox) and get the same thanks.
 """
 from __future__ import annotations
 
@@ -58,7 +63,44 @@ def send():
     cid = data.get("client_id")
     key = f"{rk}:{cid}" if isinstance(cid, str) and _CLIENT_ID.match(cid) else None
     replies = gateway.handle(InboundMessage(rk, CHANNEL, text=text, msg_key=key))
-    return jsonify(replies=replies, handoff=_in_handoff(rk))
+    return jsonify(replies=replies, handoff=_in_handoff(rk), feedback=_asks_feedback(replies))
+
+
+FEEDBACK_WORDS = {True: "有帮助", False: "没帮助"}
+FEEDBACK_EXPIRED = "这条回答已经不能评价了。还有问题的话，直接打字问我就行。"
+
+
+@bp.post("/chat/api/feedback")
+def rate():
+    """One tap on 有帮助/没帮助 under an answer: {"helpful": true|false, "client_id": "…"}."""
+    bad = _json_only()
+    if bad:
+        return bad
+    data = request.get_json(silent=True) or {}
+    helpful = data.get("helpful")
+    if not isinstance(helpful, bool):
+        return jsonify(error="反馈格式不对"), 400
+    rk = _resident_key()
+    from tickets import feedback
+
+    # Only while the typed word would count too: a stale tap must not reach the bot as a question.
+    if _in_handoff(rk) or not feedback.awaiting_feedback(rk):
+        return jsonify(error=FEEDBACK_EXPIRED, counted=False), 409
+    cid = data.get("client_id")
+    key = f"{rk}:{cid}" if isinstance(cid, str) and _CLIENT_ID.match(cid) else None
+    replies = gateway.handle(InboundMessage(rk, CHANNEL, text=FEEDBACK_WORDS[helpful], msg_key=key))
+    counted = bool(replies) and replies[0] in (feedback.THANKS_HELPFUL, feedback.THANKS_UNHELPFUL)
+    return jsonify(replies=replies, counted=counted, handoff=_in_handoff(rk))
+
+
+def _asks_feedback(replies: list) -> bool:
+    """The turn just run (this thread) ended on a legal answer the resident can rate."""
+    if not replies or replies == [gateway.SORRY]:
+        return False  # a duplicate (no turn ran) or a failed turn
+    if gateway.last_result().get("outcome") != "answer":
+        return False
+    # An answer given inside the intake form is followed by the form's next question: no rating.
+    return not str(replies[-1]).startswith(gateway.RESUME_FORM)
 
 
 @bp.post("/chat/api/location")

@@ -179,14 +179,19 @@ def _last_bot_answer(s: Session, resident_key: str, before_id: Optional[int] = N
     return None
 
 
+# A bare yes (to the privacy notice, as the gateway's consent words): the first answer replies
+# to the question the resident sent before it, which the gateway kept until consent.
+_BARE_YES = {_norm(t) for t in ("同意", "我同意", "同意了", "同意的", "好", "好的", "可以", "行", "是", "ok", "yes", "嗯")}
+
+
 def _question_before(s: Session, resident_key: str, message_id: int) -> Optional[Message]:
     """The resident's message the answer replied to: the last one before it that is not itself a
-    short feedback reply."""
+    short feedback reply or a bare yes (「同意」 to the privacy notice)."""
     rows = s.scalars(select(Message).where(Message.resident_key == resident_key, Message.direction == "in",
                                            Message.author == "resident", Message.id < message_id)
                      .order_by(Message.id.desc()).limit(5)).all()
     for m in rows:
-        if (m.text or "").strip() and parse_feedback(m.text) is None:
+        if (m.text or "").strip() and parse_feedback(m.text) is None and _norm(m.text) not in _BARE_YES:
             return m
     return rows[0] if rows else None
 
@@ -280,6 +285,29 @@ def record_feedback(resident_key: str, helpful: bool, channel: str = "",
         return {"id": fb.id, "answer_message_id": ans.id, "helpful": helpful, "item_id": item_id}
 
 
+def _fresh_bot_message(m: Optional[Message]) -> bool:
+    """A bot message of the last FEEDBACK_WINDOW: a feedback reply right after it counts."""
+    return (m is not None and m.direction == "out" and m.author == "bot"
+            and clock_now() - m.created_at <= FEEDBACK_WINDOW)
+
+
+def awaiting_feedback(resident_key: str) -> bool:
+    """True when a 有帮助/没帮助 sent now would be taken by handle_reply: the resident's latest
+    message is a bot answer (or its follow-up line) of the last FEEDBACK_WINDOW. The web chat asks
+    this before sending a one-tap 有帮助/没帮助 through the gateway, so that a stale tap never
+    reaches the bot as a question."""
+    try:
+        with session_scope() as s:
+            last = s.scalars(select(Message).where(Message.resident_key == resident_key)
+                             .order_by(Message.id.desc()).limit(1)).first()
+            if not _fresh_bot_message(last) or last.text in (THANKS_HELPFUL, THANKS_UNHELPFUL):
+                return False  # rated already: the latest bot message is the thanks
+            return _last_bot_answer(s, resident_key, last.id + 1) is not None
+    except Exception:
+        log.exception("awaiting_feedback failed")
+        return False
+
+
 def handle_reply(resident_key: str, text: str, channel: str = "") -> Optional[str]:
     """The gateway's one call for a possible feedback reply, after it recorded the resident's
     message and before the bot sees it: when `text` is a short 有帮助/没帮助 and the message right
@@ -295,9 +323,7 @@ def handle_reply(resident_key: str, text: str, channel: str = "") -> Optional[st
                              .order_by(Message.id.desc()).limit(2)).all()
             # mine[0]: this reply (already recorded); mine[1]: what came before it
             prev = mine[1] if len(mine) > 1 and mine[0].direction == "in" else (mine[0] if mine else None)
-            if prev is None or prev.direction != "out" or prev.author != "bot":
-                return None
-            if clock_now() - prev.created_at > FEEDBACK_WINDOW:
+            if not _fresh_bot_message(prev):
                 return None
             if _norm(text) in ("1", "2") and _norm(FEEDBACK_PROMPT)[:8] not in _norm(prev.text):
                 return None
@@ -592,6 +618,7 @@ def draft_entry(item_ids: Iterable[int], *, domain: str, answer: str, question: 
 
 __all__ = [
     "AnswerFeedback", "UnansweredItem", "parse_feedback", "record_feedback", "mark_unanswered", "handle_reply",
+    "awaiting_feedback",
     "collect", "groups", "cluster", "set_status", "draft_entry", "drafts_dir", "forget", "feedback_counts",
     "FEEDBACK_PROMPT", "THANKS_HELPFUL", "THANKS_UNHELPFUL", "DraftError",
 ]

@@ -34,9 +34,62 @@
   }
   function showHandoff(on) { banner.hidden = !on; }
 
+  // One-tap 有帮助/没帮助 under the latest answer. The tap sends the same words a typed reply
+  // would, through the server's one feedback path; only the latest answer can be rated.
+  var FEEDBACK = [
+    { helpful: true, icon: "👍", text: "有帮助", label: "这个回答有帮助" },
+    { helpful: false, icon: "👎", text: "没帮助", label: "这个回答没帮助" }
+  ];
+  function dropFeedback() {  // a newer message came: the old answer's buttons go
+    Array.prototype.forEach.call(log.querySelectorAll(".feedback:not(.done):not(.busy)"), function (g) { g.remove(); });
+  }
+  function offerFeedback() {
+    var g = document.createElement("div");
+    g.className = "feedback";
+    g.setAttribute("role", "group");
+    g.setAttribute("aria-label", "这个回答对您有帮助吗？");
+    var buttons = FEEDBACK.map(function (f) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "fb";
+      b.setAttribute("aria-label", f.label);
+      b.setAttribute("aria-pressed", "false");
+      b.dataset.helpful = f.helpful ? "1" : "0";
+      var icon = document.createElement("span");
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = f.icon + " ";
+      b.appendChild(icon);
+      b.appendChild(document.createTextNode(f.text));
+      b.addEventListener("click", function () { rate(g, buttons, b, f.helpful); });
+      g.appendChild(b);
+      return b;
+    });
+    log.appendChild(g);
+    log.scrollTop = log.scrollHeight;
+  }
+  function rate(group, buttons, chosen, helpful) {
+    if (group.classList.contains("done") || group.classList.contains("busy")) return;
+    group.classList.add("busy");
+    buttons.forEach(function (b) { b.disabled = true; });
+    chosen.setAttribute("aria-pressed", "true");
+    post(document.body.dataset.feedback, { helpful: helpful, client_id: cid() }).then(function (j) {
+      group.classList.remove("busy");
+      group.classList.add("done");  // rated (or too late to rate): the buttons stay disabled
+      if (j.error) { chosen.setAttribute("aria-pressed", "false"); add(j.error, "bot"); return; }
+      (j.replies || []).forEach(function (t) { add(t, j.counted ? "bot thanks" : "bot"); });
+      showHandoff(!!j.handoff);
+    }).catch(function () {
+      group.classList.remove("busy");
+      chosen.setAttribute("aria-pressed", "false");
+      buttons.forEach(function (b) { b.disabled = false; });
+      add("网络不太好，请稍后再点一次。", "bot");
+    });
+  }
+
   function send(text) {
     text = (text || "").trim();
     if (!text) return;
+    dropFeedback();
     add(text, "me");
     input.value = "";
     sendBtn.disabled = true;
@@ -45,6 +98,7 @@
       wait.remove();
       if (j.error) { add(j.error, "bot"); return; }
       (j.replies || []).forEach(function (t) { add(t, "bot"); });
+      if (j.feedback) offerFeedback();
       showHandoff(!!j.handoff);
     }).catch(function () {
       wait.remove();
@@ -64,6 +118,7 @@
     fetch(document.body.dataset.poll + "?after=" + after, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (j) {
+        if ((j.messages || []).length) dropFeedback();
         (j.messages || []).forEach(function (m) {
           after = Math.max(after, m.id);
           add(m.text, m.author && m.author.indexOf("staff") === 0 ? "staff" : "bot");

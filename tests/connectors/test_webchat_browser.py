@@ -1,11 +1,15 @@
-"""The web chat page in real headless Chromium: ask, get an answer, ask for a person, receive the
-staff reply live, large-text mode. Screenshots go to $MINGBAI_TEST_ARTIFACTS (default: a temporary folder)."""
+"""The web chat page in real headless Chromium: ask, get an answer, tap 没帮助 under it, ask for a
+person, receive the staff reply live, large-text mode. Screenshots go to $MINGBAI_TEST_ARTIFACTS
+(default: a temporary folder)."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
+from sqlalchemy import select
+
+from mingbai.db import session_scope
 from tests.conftest import artifacts_dir
 from tests.connectors.rasa_stub import default_reply
 
@@ -30,7 +34,7 @@ def browser():
 
 
 def test_webchat_in_chromium(live, rasa, browser):
-    from tickets import service
+    from tickets import feedback, service
 
     ART.mkdir(parents=True, exist_ok=True)
     handoffs = {}
@@ -41,7 +45,9 @@ def test_webchat_in_chromium(live, rasa, browser):
             h = service.start_handoff(sender, "居民要求人工")
             handoffs[sender] = h
             return [h["message"]]
-        return default_reply(sender, message)
+        # As the bot's answer_question action: the answer with its outcome payload, then 有帮助吗？
+        return [{"text": default_reply(sender, message)[0], "custom": {"outcome": "answer", "confident": True}},
+                "有帮助吗？"]
 
     rasa.reply = reply
     # bypass_csp: Playwright's wait_for_function evaluates a string in the page, which our CSP
@@ -61,13 +67,33 @@ def test_webchat_in_chromium(live, rasa, browser):
 
     say("邻居把垃圾堆在我家门口怎么办", 2)
     assert "同意" in page.locator(".msg.bot").nth(1).inner_text()
-    say("同意", 3)
+    say("同意", 4)
     texts = page.locator(".msg.bot").all_inner_texts()
     assert any("邻居把垃圾堆在我家门口怎么办" in t and "测试回答" in t for t in texts)
+
+    # One tap on 没帮助 under the answer: big real buttons, the thanks appears, the buttons lock.
+    page.wait_for_selector(".feedback .fb", timeout=10000)
+    helpful = page.get_by_role("button", name="这个回答有帮助")
+    unhelpful = page.get_by_role("button", name="这个回答没帮助")
+    box = unhelpful.bounding_box()
+    assert box and box["height"] >= 44 and box["width"] >= 88  # a finger-sized target on a phone
     page.screenshot(path=str(ART / "webchat_2_answer.png"))
+    turns_before = rasa.total_turns()
+    unhelpful.click()
+    page.wait_for_selector(".msg.bot.thanks", timeout=10000)
+    assert page.locator(".msg.bot.thanks").inner_text() == feedback.THANKS_UNHELPFUL
+    assert unhelpful.is_disabled() and helpful.is_disabled()
+    assert unhelpful.get_attribute("aria-pressed") == "true"
+    assert rasa.total_turns() == turns_before  # the tap never reached the bot
+    with session_scope() as s:
+        items = [(i.kind, i.question, i.resident_key) for i in s.scalars(select(feedback.UnansweredItem))]
+    assert len(items) == 1 and items[0][:2] == ("unhelpful", "邻居把垃圾堆在我家门口怎么办")
+    assert items[0][2].startswith("web:")
+    page.screenshot(path=str(ART / "webchat_2b_unhelpful_tapped.png"))
 
     page.click("text=找工作人员")
-    page.wait_for_function("document.querySelectorAll('.msg.bot:not(.wait)').length >= 4", timeout=20000)
+    page.wait_for_function("document.querySelectorAll('.msg.bot:not(.wait)').length >= 6", timeout=20000)
+    assert page.locator(".feedback .fb:not([disabled])").count() == 0  # a handoff offers no rating
     assert len(handoffs) == 1
     rk, h = next(iter(handoffs.items()))
     assert rk.startswith("web:") and service.in_handoff(rk)
