@@ -37,7 +37,7 @@ DEFAULT_LAWS = os.environ.get("MINGBAI_LAWS_DIR", "/work/shared/laws")
 VOICES = ("plain", "elderly", "dialect", "typo", "traditional", "runon", "netizen", "multi", "formal")
 DOMAINS = ("婚姻家庭 劳动纠纷 交通事故 债权债务 刑事辩护 合同纠纷 房产纠纷 侵权 公司法 医疗纠纷 拆迁安置 "
            "行政诉讼 建设工程 知识产权 综合咨询 人身损害 涉外法律 海事海商 消费权益 抵押担保").split()
-ID_RE = re.compile(r"^[hd]\d{3,}$")
+ID_RE = re.compile(r"^[hdf]\d{3,}$")  # h held-out, d dev, f dev2
 # An article number written out in a question ("第1079条", "第一千零七十九条", "1079条") is a leak.
 ARTICLE_IN_TEXT = re.compile(r"第\s*[0-9零〇一二三四五六七八九十百千两]+\s*条|[0-9]{2,4}\s*条")
 # Loose "names a law" detector, only for the reported rate (the sets keep it under 10%).
