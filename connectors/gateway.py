@@ -5,12 +5,18 @@ dedup → record_message → emergency check → first contact (privacy notice +
 
 The emergency check runs right after the message is recorded, before the consent notice or a
 handoff could swallow it: an emergency always gets the hotline answer.
+
+While the bot (Rasa or the action server) is down, questions are answered from the knowledge base
+and the other messages are queued and answered once it is back (connectors.deferred, `replay`).
 """
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
+import time
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Optional
@@ -50,8 +56,26 @@ _CONSENT_NO = {"不同意", "我不同意", "拒绝", "不要", "不行", "否",
 _PUNCT = re.compile(r"[\s。，,.!！~～、]+")
 
 # ---------------------------------------------------------------------------------------------
-# Deduplication: Redis SET NX when configured (fast, shared), always a unique DB row too, which
-# also carries the turn's result so retries in any process can wait for it.
+# Deduplication with a lease. One DB row per (channel, msg_key) — the unique constraint makes the
+# first request the owner — which also carries the turn's result, so retries in any process can
+# wait for it and get the same replies. Redis (when configured) is only a fast path in front.
+#
+# The lease: an owner keeps its row fresh (updated_at) while the turn runs — a heartbeat renews
+# every in-flight claim of this process every lease/4 — so a row in state `processing` that has
+# not moved for `dedup_lease_s` has no live owner (the process crashed, or the database went away
+# under the turn and `finish` never landed). A retry of the same message then takes it over with
+# one conditional UPDATE (… WHERE state != 'done' AND updated_at < now - lease): exactly one
+# retry wins, and the message is answered instead of dropped. WeChat retries ~5 s and ~10 s after
+# the first try, so the lease (default 6 s) stays under that window; slow turns need no room in
+# it because they renew. A takeover of a live but stalled owner costs a second bot turn, not a
+# second answer: delivery is decided once (mark_delivered) for WeChat.
+#
+# Redis: SET NX with the lease as TTL while processing (renewed by the same heartbeat), replaced
+# by a long "done" key on finish. A "done" key answers at once; any other existing key falls
+# through to the DB check, so a Redis key can never block a legitimate takeover, and a failed DB
+# write after the NX removes the key again.
+
+DONE_TTL_S = 3 * 86400
 
 
 @lru_cache(maxsize=4)
@@ -61,30 +85,147 @@ def _redis(url: str):
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def claim(channel: str, msg_key: str, resident_key: str = "") -> bool:
-    """True when this caller is the first to see (channel, msg_key) and owns the turn."""
+def _lease_s() -> float:
+    return float(get_settings().dedup_lease_s)
+
+
+def _rkey(channel: str, msg_key: str) -> str:
+    return f"mingbai:dedup:{channel}:{msg_key}"
+
+
+def _redis_do(fn) -> Optional[object]:
+    """Run fn(redis client) when Redis is configured; None when it is not or is unreachable."""
     url = get_settings().redis_url
-    if url:
+    if not url:
+        return None
+    try:
+        return fn(_redis(url))
+    except Exception as e:  # Redis down: the DB row still deduplicates
+        log.warning("redis dedup unavailable: %s", type(e).__name__)
+        return None
+
+
+# Claims this process owns and is still working on: (channel, msg_key[:160]) -> claimed at.
+_inflight: dict[tuple[str, str], float] = {}
+_inflight_lock = threading.Lock()
+_heartbeat: Optional[threading.Thread] = None
+INFLIGHT_MAX_S = 600.0  # a claim never finished in 10 min (a bug, not a turn): stop renewing it
+
+
+def _own(channel: str, key: str) -> None:
+    global _heartbeat
+    with _inflight_lock:
+        _inflight[(channel, key)] = time.monotonic()
+        if _heartbeat is None or not _heartbeat.is_alive():
+            _heartbeat = threading.Thread(target=_renew_loop, name="mingbai-dedup-lease", daemon=True)
+            _heartbeat.start()
+
+
+def _release(channel: str, key: str) -> None:
+    with _inflight_lock:
+        _inflight.pop((channel, key), None)
+
+
+def renew_leases() -> int:
+    """Renew the lease of every claim this process is still working on. Returns rows renewed."""
+    now_m = time.monotonic()
+    with _inflight_lock:
+        for k in [k for k, t in _inflight.items() if now_m - t > INFLIGHT_MAX_S]:
+            _inflight.pop(k, None)
+        keys = list(_inflight)
+    if not keys:
+        return 0
+    by_channel: dict[str, list[str]] = {}
+    for ch, key in keys:
+        by_channel.setdefault(ch, []).append(key)
+    n = 0
+    with session_scope() as s:
+        for ch, ks in by_channel.items():
+            n += s.execute(
+                update(InboundDedup)
+                .where(InboundDedup.channel == ch, InboundDedup.msg_key.in_(ks), InboundDedup.state != "done")
+                .values(updated_at=utcnow())
+            ).rowcount or 0
+    ttl = max(1, math.ceil(_lease_s()))
+
+    def _touch(r):
+        pipe = r.pipeline()
+        for ch, key in keys:
+            pipe.set(_rkey(ch, key), "p", ex=ttl, xx=True)
+        pipe.execute()
+
+    _redis_do(_touch)
+    return n
+
+
+def _renew_loop() -> None:
+    while True:
+        time.sleep(max(0.25, _lease_s() / 4))
         try:
-            if not _redis(url).set(f"mingbai:dedup:{channel}:{msg_key}", "1", nx=True, ex=3 * 86400):
-                return False
-        except Exception as e:  # Redis down: the DB row below still deduplicates
-            log.warning("redis dedup unavailable: %s", type(e).__name__)
+            renew_leases()
+        except Exception as e:  # the DB is away: the turn itself will notice; try again
+            log.warning("dedup lease renewal failed: %s", type(e).__name__)
+
+
+def claim(channel: str, msg_key: str, resident_key: str = "") -> bool:
+    """True when this caller owns the turn of (channel, msg_key): the first to see it, or a retry
+    taking over a turn whose owner stopped renewing its lease (crashed). False for a duplicate of
+    a finished turn or of one still in progress. Raises when the database cannot be reached."""
+    key = msg_key[:160]
+    lease = _lease_s()
+    ttl = max(1, math.ceil(lease))
+    # True: our key; False: a key exists; None: no Redis (or unreachable) — the DB decides alone.
+    got = _redis_do(lambda r: bool(r.set(_rkey(channel, key), "p", nx=True, ex=ttl)))
+    if got is False and _redis_do(lambda r: r.get(_rkey(channel, key))) == b"d":
+        return False  # finished: its stored replies answer (record_of)
+    try:
+        won = _claim_db(channel, key, resident_key, lease)
+    except Exception:
+        if got:  # never leave our NX key behind a claim that did not happen
+            _redis_do(lambda r: r.delete(_rkey(channel, key)))
+        raise
+    if won:
+        _own(channel, key)
+        if got is False:  # a takeover: the key follows the DB row again
+            _redis_do(lambda r: r.set(_rkey(channel, key), "p", ex=ttl))
+    # Not won with our fresh NX key (Redis lost its keys while the row lives on): the key says
+    # "processing" for one lease and the next retry asks the DB again, so it blocks nothing.
+    return won
+
+
+def _claim_db(channel: str, key: str, resident_key: str, lease: float) -> bool:
     try:
         with session_scope() as s:
-            s.add(InboundDedup(channel=channel, msg_key=msg_key[:160], resident_key=resident_key))
+            s.add(InboundDedup(channel=channel, msg_key=key, resident_key=resident_key, state="processing"))
         return True
     except IntegrityError:
-        return False
+        pass
+    now = utcnow()
+    with session_scope() as s:
+        res = s.execute(
+            update(InboundDedup)
+            .where(InboundDedup.channel == channel, InboundDedup.msg_key == key,
+                   InboundDedup.state != "done", InboundDedup.updated_at < now - timedelta(seconds=lease))
+            .values(state="processing", updated_at=now)
+        )
+        won = res.rowcount == 1
+    if won:
+        log.warning("dedup: took over a stale %s turn (no lease renewal for %.0f s)", channel, lease)
+    return won
 
 
 def finish(channel: str, msg_key: str, replies: list[str]) -> None:
-    with session_scope() as s:
-        s.execute(
-            update(InboundDedup)
-            .where(InboundDedup.channel == channel, InboundDedup.msg_key == msg_key[:160])
-            .values(state="done", replies=list(replies), updated_at=utcnow())
-        )
+    key = msg_key[:160]
+    try:
+        with session_scope() as s:
+            s.execute(
+                update(InboundDedup)
+                .where(InboundDedup.channel == channel, InboundDedup.msg_key == key)
+                .values(state="done", replies=list(replies), updated_at=utcnow())
+            )
+    finally:
+        _release(channel, key)
+    _redis_do(lambda r: r.set(_rkey(channel, key), "d", ex=DONE_TTL_S))
 
 
 def record_of(channel: str, msg_key: str) -> Optional[dict]:
@@ -241,6 +382,14 @@ def _rasa(msg: InboundMessage, message: str, text: str, extra: Optional[dict] = 
     out = rasa_client.turn(msg.resident_key, message, metadata)
     texts = [(m.get("text") or "").strip() for m in out or [] if isinstance(m, dict) and (m.get("text") or "").strip()]
     customs = rasa_client.payloads(out or [])
+    if not texts and not customs and _actions_down():
+        # Rasa runs a turn whose custom action cannot reach the action server, logs it and
+        # answers 200 with nothing: that is the bot being down, not a turn with nothing to say.
+        raise rasa_client.RasaUnavailable("the action server is down")
+    if not getattr(_turn, "draining", False):
+        from connectors import deferred
+
+        deferred.kick()  # the bot answers: messages queued while it was down can go now
     _set_result(_summarise(customs))
     if any(isinstance(c, dict) and "deleted" in c for c in customs):
         # 删除我的信息 ran (action_delete_data → forget_resident): clear our own rows too, and
@@ -251,6 +400,19 @@ def _rasa(msg: InboundMessage, message: str, text: str, extra: Optional[dict] = 
         _wipe_tracker(msg.resident_key)
         _turn.forgotten = True
     return texts
+
+
+def _actions_down(timeout: float = 0.5) -> bool:
+    """The action server's /health does not answer 200 (it runs on this host: rasa_runtime)."""
+    import requests
+
+    url = f"http://127.0.0.1:{get_settings().action_port}/health"
+    try:
+        with requests.Session() as http:
+            http.trust_env = False  # loopback: never through a proxy
+            return http.get(url, timeout=timeout).status_code != 200
+    except requests.RequestException:
+        return True
 
 
 def _kb_answer(text: str, tri: Optional[dict]) -> tuple[str, dict]:
@@ -315,8 +477,54 @@ def _new_question(text: str, slot: Optional[str]) -> bool:
     return slot not in (None, "dispute_summary") and len(compact) >= 8 and bool(_QUESTION.search(text))
 
 
+# Whether the intake form was (probably) open after this resident's last turn in this process:
+# while the bot is down a short answer to the form's question must wait for the form, not go to
+# the knowledge base. Bounded; unknown (another process, a restart) falls back to the wording.
+_form_hint: "OrderedDict[str, bool]" = OrderedDict()
+_form_lock = threading.Lock()
+_FORM_HINT_MAX = 20000
+
+
+def _note_form(resident_key: str, open_: bool) -> None:
+    with _form_lock:
+        _form_hint[resident_key] = open_
+        _form_hint.move_to_end(resident_key)
+        while len(_form_hint) > _FORM_HINT_MAX:
+            _form_hint.popitem(last=False)
+
+
+def _kb_may_answer(resident_key: str, text: str) -> bool:
+    """While the bot is down: may the knowledge base answer this message (no dialogue act) now,
+    or is it an answer for the intake form (a name, a place, a time) that must wait for the bot?"""
+    n = len(_norm(text))
+    if _QUESTION.search(text) and n >= 4:
+        return True  # a question
+    if _form_hint.get(resident_key):
+        return False  # the form was waiting for an answer
+    return n >= 8  # a description of a problem; short words wait for the bot
+
+
+def _defer(msg: InboundMessage, text: str, tri: Optional[dict]) -> list[str]:
+    """Queue the message for when the bot is back (connectors.deferred); tell the resident once."""
+    from connectors import deferred
+
+    try:
+        first = deferred.put(msg, text, tri.get("line") if tri else None)
+    except Exception:  # the database is away too: the message cannot be kept
+        log.exception("could not queue a %s message for later", msg.channel)
+        return [BOT_DOWN]
+    _turn.deferred = True
+    _set_result(_result("deferred"))
+    return [deferred.NOTICE] if first else []
+
+
 def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> list[str]:
-    """Answer-first routing for a consented resident (not in a handoff): see bot/router.py."""
+    """Answer-first routing for a consented resident (not in a handoff): see bot/router.py.
+
+    With the bot (Rasa or the action server) down: questions are answered from the knowledge base,
+    out-of-scope gets its polite text, 删除我的信息 is done at once, and everything else is queued
+    and answered once the bot is back (connectors.deferred). While a resident's earlier messages
+    still wait, a new one goes behind them, so the answers keep the order the messages came in."""
     from bot import rasa_client, router
     from tickets import service
 
@@ -324,8 +532,19 @@ def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> lis
         return []  # the message is already on the staff console; the bot stays silent
     act = router.act(text)
     extra = {"triage_line": tri["line"]} if tri and tri.get("line") else {}
+    draining = getattr(_turn, "draining", False)  # a queued message replayed (replay below)
+    _turn.deferred = False
     try:
         loop, slot = rasa_client.form_state(msg.resident_key)
+        if not draining and act != "forget":
+            from connectors import deferred
+
+            if deferred.waiting(msg.resident_key):
+                if _actions_down():
+                    raise rasa_client.RasaUnavailable("the action server is down")
+                texts = _defer(msg, text, tri)  # behind the earlier ones; they go now
+                deferred.kick(force=True)
+                return texts
         if loop:  # the intake form is open
             if act in ("status", "cancel", "handoff", "forget"):
                 texts = _rasa(msg, FORCED[act], text)
@@ -335,29 +554,61 @@ def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> lis
                 texts = [answer, RESUME_FORM + REPROMPT.get(slot or "", "")]
             else:
                 texts = _rasa(msg, text, text, extra)  # a slot answer: the form validates it
+            _note_form(msg.resident_key, act not in ("cancel", "handoff", "forget"))
         elif act:
             texts = _rasa(msg, FORCED[act], text)
+            _note_form(msg.resident_key, act == "mediation")
         elif router.out_of_scope(text):
             texts = _rasa(msg, "/out_of_scope", text)
+            _note_form(msg.resident_key, False)
         elif router.needs_visit(text):
             texts = _rasa(msg, "/report_dispute", text)
+            _note_form(msg.resident_key, True)
         else:
             texts = _rasa(msg, "/ask_legal_question", text, extra)
+            _note_form(msg.resident_key, False)
     except rasa_client.RasaUnavailable:
+        if draining:
+            raise  # the drain stops and tries again later
         # Degraded: the knowledge base runs here without Rasa, so a question is still answered.
         log.warning("rasa unavailable for a %s message", msg.channel)
-        if act is None and not router.out_of_scope(text):
+        if act is None and router.out_of_scope(text):
+            _set_result(_result("out_of_scope"))
+            texts = [OUT_OF_SCOPE]
+        elif act is None and _kb_may_answer(msg.resident_key, text):
             answer, res = _kb_answer(text, tri)
             _set_result(res)
             texts = [answer]
-        elif act is None:
-            _set_result(_result("out_of_scope"))
-            texts = [OUT_OF_SCOPE]
+        elif act == "forget":
+            texts = _forget_now(msg)  # needs no bot; the queued messages go with the rest
         else:
-            texts = [BOT_DOWN]
-    if not texts and not service.in_handoff(msg.resident_key):
+            texts = _defer(msg, text, tri)
+    if not texts and not getattr(_turn, "deferred", False) and not service.in_handoff(msg.resident_key):
         texts = [BOT_SILENT]
     return texts
+
+
+def replay(msg: InboundMessage, triage_line: Optional[str] = None) -> list[str]:
+    """The turn of a message queued while the bot was down (connectors.deferred). The message was
+    recorded, triaged and consented when it came; the routing, the bot turn and the replies'
+    record happen now. Returns the replies (the caller delivers them). Raises RasaUnavailable
+    while the bot is still down."""
+    from tickets import service
+
+    rk, ch = msg.resident_key, msg.channel
+    _turn.forgotten = False
+    _turn.result = None
+    _turn.draining = True
+    try:
+        if not service.has_consent(rk):
+            return []
+        replies = _converse(msg, msg.text, {"line": triage_line} if triage_line else None)
+    finally:
+        _turn.draining = False
+    _record_replies(rk, replies, ch)
+    if replies and not getattr(_turn, "forgotten", False):
+        _note_unanswered(rk, msg.text, ch, replies)
+    return replies
 
 
 def _wipe_tracker(resident_key: str) -> None:

@@ -1,5 +1,6 @@
-"""Tables owned by the connectors: inbound dedup, the customer-service window per resident, and
-the shared access_token cache. The outbox (retry queue) is mingbai.outbox.Outbox, below every
+"""Tables owned by the connectors: inbound dedup, the customer-service window per resident, the
+messages waiting for the bot while it is down (connectors.deferred), and the shared access_token
+cache. The outbox (retry queue) is mingbai.outbox.Outbox, below every
 area so that tickets can write to it; it is re-exported here.
 
 All of them must survive a restart and be shared by every web process, hence the DB.
@@ -48,6 +49,33 @@ class InboundDedup(Base):
 Index("ix_connector_dedup_created", InboundDedup.created_at)
 
 
+class DeferredTurn(Base):
+    """A resident's message that needs the bot (转人工, 查进度, a form answer …) and came while Rasa or
+    the action server was down: kept here, replayed in order once the bot answers again
+    (connectors.deferred), the replies going out through the resident's own channel (the outbox)."""
+
+    __tablename__ = "connector_deferred_turn"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Random, never reused (SQLite may reuse a deleted row's id): the replies' outbox dedup keys.
+    ref: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    resident_key: Mapped[str] = mapped_column(String(160), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    # How the replies reach the resident: push:<channel> (customer-service / app API via the outbox
+    # worker) or poll:<channel> (the web chat page, GET /api/v1/messages, the terminal).
+    route: Mapped[str] = mapped_column(String(32), nullable=False)
+    msg_key: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)  # the inbound dedup key
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    triage_line: Mapped[Optional[str]] = mapped_column(Text, nullable=True)  # harm_past hotline line
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # failed replays (not outages)
+    # A drainer owns the row while it replays it; a crashed drainer's lease expires.
+    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+Index("ix_connector_deferred_resident", DeferredTurn.resident_key, DeferredTurn.id)
+
+
 class ServiceWindow(Base):
     """Last inbound time per resident: WeChat's customer-service API only works for 48 h after it."""
 
@@ -76,14 +104,15 @@ class AccessToken(Base):
 
 
 def forget(resident_key: str) -> int:
-    """删除我的信息 for the connectors' tables: queued texts and the window row. Dedup rows stay
-    (they keep retries deduplicated; their stored replies are blanked; purged after 3 days)."""
+    """删除我的信息 for the connectors' tables: queued texts (outgoing, and incoming ones waiting for
+    the bot) and the window row. Dedup rows stay (they keep retries deduplicated; their stored
+    replies are blanked; purged after 3 days)."""
     n = 0
     with session_scope() as s:
-        for model in (Outbox, ServiceWindow):
+        for model in (Outbox, DeferredTurn, ServiceWindow):
             n += s.execute(delete(model).where(model.resident_key == resident_key)).rowcount or 0
         s.execute(update(InboundDedup).where(InboundDedup.resident_key == resident_key).values(replies=None))
     return n
 
 
-__all__ = ["InboundDedup", "Outbox", "ServiceWindow", "AccessToken", "forget", "utcnow"]
+__all__ = ["InboundDedup", "DeferredTurn", "Outbox", "ServiceWindow", "AccessToken", "forget", "utcnow"]

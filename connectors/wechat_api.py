@@ -395,6 +395,10 @@ def _loop(interval: float) -> None:
         try:
             while process_due():
                 pass
+            # Messages queued while the bot was down (connectors.deferred): replayed once it is back.
+            from connectors import deferred
+
+            deferred.drain_due()
             if time.monotonic() - last_purge > 3600:
                 purge_dedup()
                 last_purge = time.monotonic()

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     health_interval: float = Field(10.0, ge=0.2, le=600)
     health_failures: int = Field(3, ge=1, le=100)
 
+    # Inbound dedup lease (connectors.gateway.claim): a message whose turn shows no sign of life
+    # for this many seconds (its process crashed, or the database went away under it) may be taken
+    # over by a retry of the same message. A live turn renews its lease every quarter of this,
+    # however long it runs, so the lease needs no room for slow turns; it must stay under WeChat's
+    # retry window (tries ~5 s and ~10 s after the first) for WeChat's own retries to rescue it.
+    dedup_lease_s: float = Field(6.0, ge=2, le=600)
+
     # Embedding threads: 1 per process is fastest and stable on small machines.
     threads: int = Field(1, ge=1, le=64)
     log_level: str = "INFO"
