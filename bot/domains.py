@@ -11,6 +11,8 @@ from typing import Optional
 
 KB_WEIGHT = 0.5
 SECOND_RATIO = 0.6  # a second domain counts when its score is at least this share of the first
+GENERAL = "综合咨询"
+SPECIFIC_RATIO = 0.7  # 综合咨询 is the fallback: a specific domain this close to it is what the matter is about
 
 
 def combine(cls: dict, kb_domains: Optional[dict] = None) -> dict:
@@ -26,6 +28,9 @@ def combine(cls: dict, kb_domains: Optional[dict] = None) -> dict:
         return {"domain": cls.get("domain"), "domains": [cls.get("domain")] if cls.get("domain") else [],
                 "confidence": float(cls.get("confidence") or 0.0)}
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if ranked[0][0] == GENERAL and len(ranked) > 1 and ranked[1][1] >= SPECIFIC_RATIO * ranked[0][1]:
+        # 「想请调解员来说和，兄弟几个为老娘养老吵翻了」: the procedure words pull to 综合咨询, the matter is family.
+        ranked[0], ranked[1] = ranked[1], ranked[0]
     best, top = ranked[0]
     domains = [best] + [d for d, s in ranked[1:2] if s >= SECOND_RATIO * top]
     return {"domain": best, "domains": domains, "confidence": round(top, 4)}

@@ -237,6 +237,9 @@ class ActionPrepareDispute(Action):
         else:
             cls = await asyncio.to_thread(services.classify, basis)
             d, st = cls["domain"], cls.get("subtype")
+            mixed = combine_domains(cls)  # 「想请调解员来说和」 alone pulls to 综合咨询; the matter decides
+            if mixed["domain"] and mixed["domain"] != d:
+                d, st = mixed["domain"], None
         events += [SlotSet("dispute_domain", d), SlotSet("dispute_subtype", st), SlotSet("last_domain", d),
                    SlotSet("last_subtype", st)]
         if summary:
