@@ -1,6 +1,6 @@
 """Calibrate the whole-corpus article ranking on a dev split: fusion weights, then the confidence bar.
 
-`mingbai kb calibrate --set bench/corpus/dev.jsonl` runs every dev question once, keeps each
+`python -m knowledge.tune --set bench/corpus/dev.jsonl,bench/corpus/dev2.jsonl` runs every dev question once, keeps each
 candidate's feature row (Searcher.FEATURES), then searches weights offline (random restarts +
 coordinate steps, maximising MRR with R@1 as tie-break). The article confidence bar `tau_art` is
 set so that at most `--unsure` of the dev questions that have a gold article get "not sure".
@@ -104,3 +104,29 @@ def calibrate(searcher: Searcher, items: list[dict], unsure: float = 0.10, iters
 
 def load_items(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m knowledge.tune --set bench/corpus/dev.jsonl,bench/corpus/dev2.jsonl [--write]
+    (run with MINGBAI_HOME pointing at an index that holds the whole corpus with its vectors)."""
+    import argparse
+
+    from knowledge.search import get_searcher
+
+    p = argparse.ArgumentParser(prog="python -m knowledge.tune", description="在开发集上校准条文排序的权重和把握阈值")
+    p.add_argument("--set", default="bench/corpus/dev.jsonl,bench/corpus/dev2.jsonl")
+    p.add_argument("--unsure", type=float, default=0.10)
+    p.add_argument("--iters", type=int, default=600)
+    p.add_argument("--write", action="store_true", help="写入 knowledge/calibration.json")
+    args = p.parse_args(argv)
+    paths = [Path(x) for x in args.set.split(",") if x]
+    if any("heldout" in x.name for x in paths):
+        raise SystemExit("留出集不能用于校准 (the held-out set is never used for calibration)")
+    items = [it for x in paths for it in load_items(x)]
+    report = calibrate(get_searcher(auto_build=False), items, unsure=args.unsure, iters=args.iters, write=args.write)
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
