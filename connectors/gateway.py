@@ -700,6 +700,8 @@ def process(msg: InboundMessage) -> list[str]:
                 ptri = emergency.triage(pending, semantic=False)
                 replies = _converse(msg, pending, ptri if ptri and ptri.get("tier") == "harm_past" else None)
                 replies = (["谢谢您的信任！\n" + replies[0]] + replies[1:]) if replies else ["谢谢您的信任！"]
+                if not getattr(_turn, "forgotten", False):
+                    _note_unanswered(rk, pending, ch, replies)  # the held question, not 「同意」
             else:
                 replies = [CONSENT_THANKS]
                 _set_result(_result("chitchat"))

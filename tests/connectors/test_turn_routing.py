@@ -108,3 +108,23 @@ def test_forget_during_a_handoff_is_not_swallowed(client, rasa):
     service.start_handoff(rk, "test")
     assert _turn(rk, "删除我的信息") == [gateway.FORGOTTEN]
     assert not service.has_consent(rk)
+
+
+def test_a_not_sure_answer_after_consent_files_the_held_question(client, rasa, monkeypatch, tmp_path):
+    """The first question waits for 同意; if its answer is "not sure", the inbox gets the question."""
+    from mingbai.db import session_scope
+    from mingbai.settings import reset_settings_cache
+    from tickets.feedback import UnansweredItem
+
+    _small_index(tmp_path, monkeypatch)
+    monkeypatch.setenv("MINGBAI_RASA_URL", "http://127.0.0.1:9")  # the knowledge base answers alone
+    reset_settings_cache()
+    rk = "rest:route-held"
+    question = "我那个事情到底该咋整啊你说说"  # too vague for any entry or article: "not sure"
+    assert _turn(rk, question) == [gateway.PRIVACY_NOTICE]
+    _turn(rk, "同意")
+    with session_scope() as s:
+        items = s.query(UnansweredItem).filter_by(resident_key=rk).all()
+        questions = [i.question for i in items]
+    assert gateway.last_result().get("confident") is False
+    assert questions == [question]
