@@ -14,11 +14,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["round", "foundation", "model", "knowledge", "corpus", "bot", "routing", "memory", "tickets", "tickets_report", "channels"]
+ORDER = ["round", "foundation", "model", "knowledge", "reindex", "corpus", "bot", "routing", "memory", "tickets", "tickets_report", "channels", "load",
+         "faults"]
 # Benchmarks that need a prepared whole-corpus home or a running stack print how to run them and
 # keep their last results (bench/results/<name>.md), written with the machine and date inside.
 NEEDS_SETUP = {"corpus": "bench/bench_corpus.py --home HOME (a MINGBAI_HOME with `kb ingest-laws ../shared/laws`)",
-               "routing": "bench/bench_routing.py --web URL (a running `mingbai run`)"}
+               "routing": "bench/bench_routing.py --web URL (a running `mingbai run`)",
+               "load": "flock /tmp/mingbai-bench.lock .venv-app/bin/python bench/bench_load.py (starts both profiles' "
+                       "stacks; needs PostgreSQL, Redis and RabbitMQ on 127.0.0.1; ~15 min)",
+               # Kills Rasa and the action server of its own stack and restarts the machine's
+               # PostgreSQL and Redis: run by hand, never as part of a plain `make bench`.
+               "faults": "flock /tmp/mingbai-bench.lock .venv-app/bin/python bench/bench_faults.py (restarts the "
+                         "machine's PostgreSQL and Redis; ~7 min)"}
 
 
 def machine() -> str:

@@ -1,4 +1,4 @@
-"""Talking to the Rasa server over HTTP (settings.rasa_base_url).
+"""Talking to the Rasa server(s) over HTTP (settings.rasa_base_urls).
 
 turn()   — one resident message through the REST channel; returns Rasa's messages
            ([{"recipient_id", "text"}, {"recipient_id", "custom": {...}}, ...]).
@@ -8,6 +8,15 @@ delete_conversation() — 删除我的信息: wipe the conversation's tracker (e
 
 Rasa's HTTP API runs with --auth-token (mingbai.rasa_runtime.server_cmd): every call sends
 ?token=… (settings.secret("rasa_token")). Error messages never quote the URL (it holds the token).
+
+Replicas (the scale profile: settings.rasa_base_urls has several): each turn starts at the next
+replica (round robin; the other calls start where the next turn will, without moving it on) and
+goes on to the next one when a replica cannot be reached (no connection); a replica that failed
+is tried last for DOWN_S seconds. Any replica can take any resident's turn: they share the SQL
+tracker store, and Rasa's RedisLockStore runs one turn per conversation at a time across
+replicas (mingbai.rasa_runtime.scale_endpoints). A call that reached a replica and then timed
+out or broke off is not sent again elsewhere: the turn may have run.
+A call with an explicit `base_url` talks to that server only.
 """
 from __future__ import annotations
 
@@ -34,8 +43,72 @@ class RasaUnavailable(RuntimeError):
     """The Rasa server cannot be reached or answered with an error."""
 
 
-def _base(base_url: Optional[str] = None) -> str:
-    return (base_url or get_settings().rasa_base_url).rstrip("/")
+DOWN_S = 5.0  # a replica that could not be reached is tried last for this long
+_rr_lock = threading.Lock()
+_rr = {"next": 0}
+_down_until: dict[str, float] = {}  # base URL -> monotonic time
+
+
+def replicas(base_url: Optional[str] = None, *, advance: bool = False) -> list[str]:
+    """The order in which to try the Rasa servers for one call: `base_url` alone when given; else
+    every replica, starting at the next one in turn, the ones that recently failed last.
+    Only turns move the rotation on (`advance`): a turn's other calls (the tracker read before it,
+    pause/resume) must not shift which replica the next turn gets, or every turn of a process
+    would land on the same one."""
+    if base_url:
+        return [base_url.rstrip("/")]
+    urls = get_settings().rasa_base_urls
+    if len(urls) == 1:
+        return urls
+    with _rr_lock:
+        start = _rr["next"] % len(urls)
+        if advance:
+            _rr["next"] = start + 1
+    ring = urls[start:] + urls[:start]
+    now = time.monotonic()
+    return [u for u in ring if _down_until.get(u, 0.0) <= now] + [u for u in ring if _down_until.get(u, 0.0) > now]
+
+
+def _mark(url: str, ok: bool) -> None:
+    if ok:
+        _down_until.pop(url, None)
+    else:
+        _down_until[url] = time.monotonic() + DOWN_S
+
+
+def _request(method: str, path: str, *, base_url: Optional[str] = None, advance: bool = False,
+             **kw) -> requests.Response:
+    """One HTTP call to Rasa, on the first replica that accepts the connection (see the module
+    doc). Raises RasaUnavailable (never quoting the URL) when none can be reached."""
+    last: Optional[Exception] = None
+    params = {**_auth(), **(kw.pop("params", None) or {})}
+    order = replicas(base_url, advance=advance)
+    for url in order:
+        try:
+            r = _session.request(method, f"{url}{path}", params=params, **kw)
+        except requests.ConnectionError as e:
+            _mark(url, False)
+            if not _never_connected(e):
+                raise _unreachable(e) from None  # it had the request: it may have run the turn
+            last = e
+            if len(order) > 1:
+                log.warning("Rasa replica unreachable (%s); trying the next one", type(e).__name__)
+            continue
+        except requests.RequestException as e:
+            raise _unreachable(e) from None
+        _mark(url, True)
+        return r
+    raise _unreachable(last or requests.ConnectionError("no Rasa replica configured")) from None
+
+
+def _never_connected(e: requests.ConnectionError) -> bool:
+    """The request never reached the server: refused, unresolvable, or the connect timed out."""
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(e, requests.ConnectTimeout):
+        return True
+    reason = getattr(e.args[0], "reason", None) if e.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(e.args[0] if e.args else None, NewConnectionError)
 
 
 def _auth() -> dict:
@@ -60,11 +133,8 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
         log.exception("emergency check failed")
     if metadata:
         payload["metadata"] = metadata
-    try:
-        r = _session.post(f"{_base(base_url)}/webhooks/rest/webhook", json=payload, params=_auth(),
-                          timeout=TURN_TIMEOUT)
-    except requests.RequestException as e:
-        raise _unreachable(e) from None
+    r = _request("POST", "/webhooks/rest/webhook", base_url=base_url, advance=True, json=payload,
+                 timeout=TURN_TIMEOUT)
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     try:
@@ -75,11 +145,8 @@ def turn(sender_id: str, text: str, metadata: Optional[dict] = None, *, base_url
 
 
 def _event(sender_id: str, event: dict, base_url: Optional[str] = None) -> None:
-    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker/events"
-    try:
-        r = _session.post(url, json=event, params=_auth(), timeout=(3.05, 10))
-    except requests.RequestException as e:
-        raise _unreachable(e) from None
+    r = _request("POST", f"/conversations/{quote(sender_id, safe=':@')}/tracker/events", base_url=base_url,
+                 json=event, timeout=(3.05, 10))
     if r.status_code >= 300:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
 
@@ -122,16 +189,15 @@ def delete_conversation(sender_id: str, *, base_url: Optional[str] = None, backg
         th.start()
         return th
     ok = True
-    url = f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker/events"
     try:
-        r = _session.put(url, json=[{"event": "restart", "timestamp": time.time()}], params=_auth(),
-                         timeout=timeout)
+        r = _request("PUT", f"/conversations/{quote(sender_id, safe=':@')}/tracker/events", base_url=base_url,
+                     json=[{"event": "restart", "timestamp": time.time()}], timeout=timeout)
         if r.status_code >= 300:
             ok = False
             log.warning("Rasa tracker not replaced: Rasa answered %s", r.status_code)
-    except requests.RequestException as e:
+    except RasaUnavailable as e:
         ok = False
-        log.warning("Rasa tracker not replaced: %s", _unreachable(e))
+        log.warning("Rasa tracker not replaced: %s", e)
     try:
         n = _delete_sql_events(sender_id)
         if n:
@@ -163,11 +229,7 @@ def _delete_sql_events(sender_id: str) -> int:
 
 def parse(text: str, *, base_url: Optional[str] = None, timeout: float = 10) -> dict:
     """POST /model/parse: {"intent": {"name", "confidence"}, ...}."""
-    try:
-        r = _session.post(f"{_base(base_url)}/model/parse", json={"text": text}, params=_auth(),
-                          timeout=(3.05, timeout))
-    except requests.RequestException as e:
-        raise _unreachable(e) from None
+    r = _request("POST", "/model/parse", base_url=base_url, json={"text": text}, timeout=(3.05, timeout))
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     return r.json()
@@ -177,12 +239,8 @@ def tracker(sender_id: str, *, base_url: Optional[str] = None, include_events: O
             timeout: float = 10) -> dict:
     """GET the conversation's tracker ({} when Rasa sends no JSON object); include_events="NONE" for
     slots and the active form only."""
-    params = {**_auth(), **({"include_events": include_events} if include_events else {})}
-    try:
-        r = _session.get(f"{_base(base_url)}/conversations/{quote(sender_id, safe=':@')}/tracker",
-                         params=params, timeout=(3.05, timeout))
-    except requests.RequestException as e:
-        raise _unreachable(e) from None
+    r = _request("GET", f"/conversations/{quote(sender_id, safe=':@')}/tracker", base_url=base_url,
+                 params={"include_events": include_events} if include_events else None, timeout=(3.05, timeout))
     if r.status_code != 200:
         raise RasaUnavailable(f"Rasa answered {r.status_code}: {r.text[:200]}")
     try:
@@ -193,9 +251,10 @@ def tracker(sender_id: str, *, base_url: Optional[str] = None, include_events: O
 
 
 def is_up(*, base_url: Optional[str] = None, timeout: float = 2) -> bool:
+    """True when Rasa (`base_url`, else any replica) answers /status."""
     try:
-        return _session.get(f"{_base(base_url)}/status", params=_auth(), timeout=timeout).status_code == 200
-    except requests.RequestException:
+        return _request("GET", "/status", base_url=base_url, timeout=timeout).status_code == 200
+    except RasaUnavailable:
         return False
 
 

@@ -11,6 +11,7 @@ and the other messages are queued and answered once it is back (connectors.defer
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -477,12 +478,14 @@ def _new_question(text: str, slot: Optional[str]) -> bool:
     return slot not in (None, "dispute_summary") and len(compact) >= 8 and bool(_QUESTION.search(text))
 
 
-# Whether the intake form was (probably) open after this resident's last turn in this process:
-# while the bot is down a short answer to the form's question must wait for the form, not go to
-# the knowledge base. Bounded; unknown (another process, a restart) falls back to the wording.
+# Whether the intake form was (probably) open after this resident's last turn: while the bot is
+# down a short answer to the form's question must wait for the form, not go to the knowledge base.
+# In this process (bounded), and in Redis when configured, so that every web worker of the scale
+# profile knows it; unknown (a restart without Redis) falls back to the wording.
 _form_hint: "OrderedDict[str, bool]" = OrderedDict()
 _form_lock = threading.Lock()
 _FORM_HINT_MAX = 20000
+FORM_HINT_TTL_S = 86400
 
 
 def _note_form(resident_key: str, open_: bool) -> None:
@@ -491,6 +494,19 @@ def _note_form(resident_key: str, open_: bool) -> None:
         _form_hint.move_to_end(resident_key)
         while len(_form_hint) > _FORM_HINT_MAX:
             _form_hint.popitem(last=False)
+    _redis_do(lambda r: r.set(_form_key(resident_key), b"1" if open_ else b"0", ex=FORM_HINT_TTL_S))
+
+
+def _form_key(resident_key: str) -> str:
+    # Hashed: no openid in Redis; the key expires within a day (and says only open / closed).
+    return "mingbai:formhint:" + hashlib.sha256(resident_key.encode()).hexdigest()[:32]
+
+
+def _form_open(resident_key: str) -> Optional[bool]:
+    shared = _redis_do(lambda r: r.get(_form_key(resident_key)))
+    if shared is not None:
+        return shared == b"1"
+    return _form_hint.get(resident_key)
 
 
 def _kb_may_answer(resident_key: str, text: str) -> bool:
@@ -499,7 +515,7 @@ def _kb_may_answer(resident_key: str, text: str) -> bool:
     n = len(_norm(text))
     if _QUESTION.search(text) and n >= 4:
         return True  # a question
-    if _form_hint.get(resident_key):
+    if _form_open(resident_key):
         return False  # the form was waiting for an answer
     return n >= 8  # a description of a problem; short words wait for the bot
 

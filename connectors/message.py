@@ -1,6 +1,7 @@
 """The one internal message every channel translates its wire format into."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -34,6 +35,11 @@ def user_of(resident_key: str) -> str:
     return resident_key.split(":", 1)[1] if ":" in resident_key else resident_key
 
 
+def valid_lat_lon(lat: float, lon: float) -> bool:
+    """Finite and on the globe ("nan", "inf" and 1e999 parse as floats)."""
+    return math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 def from_wx_fields(m: dict, resident_key: str, channel: str, key: str, raw: dict) -> Optional["InboundMessage"]:
     """Text, voice, location and media messages share one XML shape in WeChat and WeCom.
     Returns None for other kinds (events), which each channel handles itself."""
@@ -49,6 +55,8 @@ def from_wx_fields(m: dict, resident_key: str, channel: str, key: str, raw: dict
             lat, lon = float(m.get("Location_X")), float(m.get("Location_Y"))
         except (TypeError, ValueError):
             raise Rejected(400, "bad location") from None
+        if not valid_lat_lon(lat, lon):
+            raise Rejected(400, "bad location")
         return InboundMessage(resident_key, channel, kind="location", lat=lat, lon=lon, label=m.get("Label") or None,
                               msg_key=key, raw=raw)
     if mtype in ("image", "video", "shortvideo", "link", "file"):

@@ -38,7 +38,7 @@ def _err(status: int, msg: str):
 
 
 def _resident(data_sender, channel) -> str | None:
-    if not isinstance(data_sender, str) or not _SENDER.match(data_sender):
+    if not isinstance(data_sender, str) or not _SENDER.fullmatch(data_sender):
         return None
     channel = channel if channel in ("rest", "cli") else "rest"
     return f"{channel}:{data_sender}"
@@ -60,7 +60,7 @@ def post_message():
     if len(text) > MAX_TEXT:
         return _err(413, f"text longer than {MAX_TEXT} characters")
     msg_id = data.get("msg_id")
-    if msg_id is not None and (not isinstance(msg_id, str) or not _MSG_ID.match(msg_id)):
+    if msg_id is not None and (not isinstance(msg_id, str) or not _MSG_ID.fullmatch(msg_id)):
         return _err(400, "msg_id: 1-100 characters of A-Z a-z 0-9 _ . : -")
     channel = rk.split(":", 1)[0]
     key = f"{rk}:{msg_id}" if msg_id else None

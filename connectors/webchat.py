@@ -39,7 +39,20 @@ def _json_only():
     # A cross-site form cannot send application/json without a CORS preflight: cheap CSRF guard.
     if not request.is_json:
         return jsonify(error="需要 JSON 请求"), 415
+    if not isinstance(request.get_json(silent=True), dict):  # a list, a string, broken JSON
+        return jsonify(error="请求格式不对"), 400
     return None
+
+
+def _msg_key(rk: str, data: dict):
+    """(dedup key, error response): the page's client_id makes a retried send idempotent; one
+    that is there but not of its shape (SQL, markup, an object) is refused, not silently dropped."""
+    cid = data.get("client_id")
+    if cid is None:
+        return None, None
+    if not isinstance(cid, str) or not _CLIENT_ID.fullmatch(cid):
+        return None, (jsonify(error="请求格式不对"), 400)
+    return f"{rk}:{cid}", None
 
 
 @bp.get("/chat")
@@ -60,8 +73,9 @@ def send():
     if len(text) > MAX_TEXT:
         return jsonify(error=f"内容太长了，请分几次发送（每次不超过 {MAX_TEXT} 字）"), 400
     rk = _resident_key()
-    cid = data.get("client_id")
-    key = f"{rk}:{cid}" if isinstance(cid, str) and _CLIENT_ID.match(cid) else None
+    key, bad = _msg_key(rk, data)
+    if bad:
+        return bad
     replies = gateway.handle(InboundMessage(rk, CHANNEL, text=text, msg_key=key))
     return jsonify(replies=replies, handoff=_in_handoff(rk), feedback=_asks_feedback(replies))
 
@@ -81,13 +95,14 @@ def rate():
     if not isinstance(helpful, bool):
         return jsonify(error="反馈格式不对"), 400
     rk = _resident_key()
+    key, bad = _msg_key(rk, data)
+    if bad:
+        return bad
     from tickets import feedback
 
     # Only while the typed word would count too: a stale tap must not reach the bot as a question.
     if _in_handoff(rk) or not feedback.awaiting_feedback(rk):
         return jsonify(error=FEEDBACK_EXPIRED, counted=False), 409
-    cid = data.get("client_id")
-    key = f"{rk}:{cid}" if isinstance(cid, str) and _CLIENT_ID.match(cid) else None
     replies = gateway.handle(InboundMessage(rk, CHANNEL, text=FEEDBACK_WORDS[helpful], msg_key=key))
     counted = bool(replies) and replies[0] in (feedback.THANKS_HELPFUL, feedback.THANKS_UNHELPFUL)
     return jsonify(replies=replies, counted=counted, handoff=_in_handoff(rk))

@@ -10,6 +10,7 @@ Delivery contract: WeChat waits 5 s, then retries the same message (3 tries). We
 from __future__ import annotations
 
 import logging
+import re
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Optional
@@ -17,7 +18,7 @@ from typing import Optional
 from flask import Blueprint, Response, abort, request
 
 from connectors import gateway
-from connectors.message import InboundMessage, from_wx_fields
+from connectors.message import InboundMessage, from_wx_fields, valid_lat_lon
 from connectors.split import WECHAT_TEXT_BYTES, split_message
 from connectors.wxcrypto import (
     read_capped_body,
@@ -73,14 +74,24 @@ def verify():
     return resp
 
 
+# An openid is 28 characters of [A-Za-z0-9_-]; a MsgId is a 64-bit number. Anything else in these
+# fields (SQL, markup, control characters) is not from WeChat and never becomes a resident key.
+_OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MSG_ID = re.compile(r"[0-9]{1,32}")
+
+
 def _to_inbound(m: dict) -> Optional[InboundMessage]:
     """WeChat XML fields → InboundMessage (None: nothing to do)."""
     user = (m.get("FromUserName") or "").strip()
     if not user or len(user) > 128:
         raise Rejected(400, "no FromUserName")
+    if not _OPENID.fullmatch(user):
+        raise Rejected(400, "FromUserName is not an openid")
     rk = f"{CHANNEL}:{user}"
     mtype = (m.get("MsgType") or "").lower()
     msg_id = m.get("MsgId")
+    if msg_id is not None and not _MSG_ID.fullmatch(msg_id.strip()):
+        raise Rejected(400, "MsgId is not a number")
     # Events have no MsgId: FromUserName + CreateTime (+ the event, so two events in one second differ).
     key = str(msg_id) if msg_id else f"{user}:{m.get('CreateTime', '')}:{(m.get('Event') or '').lower()}"
     raw = {"MsgType": mtype, "ToUserName": m.get("ToUserName")}
@@ -100,6 +111,8 @@ def _to_inbound(m: dict) -> Optional[InboundMessage]:
             try:
                 lat, lon = float(m.get("Latitude")), float(m.get("Longitude"))
             except (TypeError, ValueError):
+                return None
+            if not valid_lat_lon(lat, lon):
                 return None
             return InboundMessage(rk, CHANNEL, kind="event", event="location", lat=lat, lon=lon, msg_key=key, raw=raw)
         if ev in ("subscribe", "unsubscribe"):

@@ -8,6 +8,7 @@ the replies with message/send through the outbox (retries survive restarts).
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, Response, abort, request
 
@@ -56,10 +57,19 @@ def verify():
     return Response(plain, mimetype="text/plain")
 
 
+# A WeCom UserID is 1-64 of letters, digits and _-@. ; a MsgId is a number.
+_USERID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_MSG_ID = re.compile(r"[0-9]{1,32}")
+
+
 def _to_inbound(m: dict) -> InboundMessage | None:
     user = (m.get("FromUserName") or "").strip()
     if not user or len(user) > 128:
         raise Rejected(400, "no FromUserName")
+    if not _USERID.fullmatch(user):
+        raise Rejected(400, "FromUserName is not a UserID")
+    if m.get("MsgId") is not None and not _MSG_ID.fullmatch(str(m.get("MsgId")).strip()):
+        raise Rejected(400, "MsgId is not a number")
     rk = f"{CHANNEL}:{user}"
     mtype = (m.get("MsgType") or "").lower()
     key = str(m.get("MsgId") or f"{user}:{m.get('CreateTime', '')}")

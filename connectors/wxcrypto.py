@@ -72,6 +72,22 @@ def guard_xml(body: bytes) -> None:
         raise Rejected(400, "DTD/entity not allowed")
 
 
+MAX_DEPTH = 6  # below <xml>; WeChat's deepest (SendPicsInfo/PicList/item/PicMd5Sum) is 3
+
+
+def _depth(node, limit: int = MAX_DEPTH) -> int:
+    """How deep dicts/lists nest under `node` (stops counting past `limit`); no recursion."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        n, d = stack.pop()
+        if d > limit:
+            return d
+        deepest = max(deepest, d)
+        children = n.values() if isinstance(n, dict) else n if isinstance(n, list) else ()
+        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
+
+
 def parse_xml(body: bytes | str) -> dict:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     guard_xml(raw)
@@ -82,6 +98,8 @@ def parse_xml(body: bytes | str) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("xml"), dict):
         raise Rejected(400, "not a WeChat XML document")
     fields = doc["xml"]
+    if _depth(fields) > MAX_DEPTH:
+        raise Rejected(400, "XML nested too deeply")
     for name, limit in SCALAR_FIELDS.items():
         value = fields.get(name)
         if value is None:

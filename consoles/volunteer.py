@@ -84,6 +84,8 @@ def login_required(fn):
         from tickets.users import get_user
 
         name = session.get("staff")
+        if not isinstance(name, str):  # only the server signs the cookie; still, never trust its types
+            name = None
         if name and _idle_expired():
             session.pop("staff", None)
             session.pop("staff_seen", None)

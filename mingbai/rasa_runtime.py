@@ -134,9 +134,11 @@ def _warm_emergency_bank() -> None:
 
 def scale_endpoints() -> str:
     """The scale path, only when configured: SQL tracker store on PostgreSQL (DATABASE_URL),
-    RedisLockStore for several Rasa replicas (REDIS_URL), and a pika event broker (AMQP_URL).
+    RedisLockStore for several Rasa replicas (REDIS_URL), and a pika event broker (AMQP_URL,
+    queue settings.amqp_queue). The scale profile (`mingbai run --profile scale`) runs two
+    replicas on this file: one tracker store, one lock per conversation across both.
     With none set, Rasa keeps its in-memory defaults (a laptop's first run)."""
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import parse_qsl, unquote, urlsplit
 
     import yaml
 
@@ -147,6 +149,8 @@ def scale_endpoints() -> str:
         extra["tracker_store"] = {"type": "SQL", "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
                                   "port": u.port or 5432, "db": u.path.lstrip("/") or "postgres",
                                   "username": unquote(u.username or ""), "password": unquote(u.password or "")}
+        if u.query:  # e.g. ?options=-csearch_path%3Dmy_schema: Rasa's `events` beside the app's tables
+            extra["tracker_store"]["query"] = dict(parse_qsl(u.query))
     if s.redis_url:
         u = urlsplit(s.redis_url)
         extra["lock_store"] = {"type": "redis", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
@@ -156,7 +160,7 @@ def scale_endpoints() -> str:
         u = urlsplit(s.amqp_url)
         extra["event_broker"] = {"type": "pika", "url": u.hostname or "127.0.0.1", "port": u.port or 5672,
                                  "username": unquote(u.username or "guest"), "password": unquote(u.password or "guest"),
-                                 "queues": ["mingbai_rasa_events"]}
+                                 "queues": [s.amqp_queue]}
     return ("\n" + yaml.safe_dump(extra, allow_unicode=True, sort_keys=False)) if extra else ""
 
 

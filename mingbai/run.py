@@ -2,6 +2,18 @@
 embedded defaults, wait until all three answer, print the URLs, then keep them running until
 Ctrl-C / SIGTERM stops all three.
 
+Profiles (settings.profile, `--profile`, MINGBAI_PROFILE):
+- embedded (default): the three processes above.
+- scale: the same action server, `rasa_replicas` Rasa servers (default 2: ports rasa_port,
+  rasa_port+1) on one SQL tracker store (PostgreSQL) and one RedisLockStore, and `web_workers`
+  web processes (default 2) behind the one web port. Needs DATABASE_URL (PostgreSQL) and
+  REDIS_URL; AMQP_URL adds Rasa's RabbitMQ event broker. The web workers are plain `mingbai
+  serve-web` (waitress) processes sharing one listening socket that this runner binds and hands
+  down (pass_fds), as gunicorn's arbiter does — gunicorn itself is not in requirements/app.lock,
+  and waitress cannot fork workers of its own. Each worker also listens alone on
+  127.0.0.1:web_port+N, where the health probe reaches that very worker. Everything the workers
+  must share lives in PostgreSQL or Redis (docs/ARCHITECTURE.md, "Scale profile").
+
 Startup: a process that exits before it was ever ready is a setup problem (bad DATABASE_URL, a
 missing model, a busy port): restarting it would not help, so the runner reports it with the tail
 of its log, stops the others and exits 1 (under systemd, Restart=on-failure tries again later).
@@ -83,6 +95,7 @@ class Proc:
     health_url: str
     log_path: Path
     env: dict = field(default_factory=dict)
+    pass_fds: tuple = ()  # file descriptors the child inherits (the web workers' shared socket)
     popen: subprocess.Popen | None = None
     # Supervision state (Supervisor) ------------------------------------------------------
     restarts: int = 0  # since this `mingbai run` started
@@ -105,7 +118,7 @@ class Proc:
         try:
             self.popen = subprocess.Popen(
                 self.cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env}, start_new_session=True,
+                env={**os.environ, **self.env}, start_new_session=True, pass_fds=self.pass_fds,
             )
         finally:
             log.close()  # the child holds its own copy
@@ -442,7 +455,10 @@ def run_with_signals(sup: Supervisor, on_ready: Optional[Callable[[], None]] = N
     return sup.run(stop, on_ready=on_ready)
 
 
-def build_procs(s: Settings) -> list[Proc]:
+def build_procs(s: Settings, listener_fd: Optional[int] = None) -> list[Proc]:
+    """The processes of the profile: Rasa replica(s), the action server, the web worker(s).
+    `listener_fd`: the web port's listening socket (`open_listener`), needed for more than one
+    web worker; the first replica and worker keep the names `rasa` and `web`."""
     from mingbai import rasa_runtime
 
     model = rasa_runtime.model_path()
@@ -450,20 +466,79 @@ def build_procs(s: Settings) -> list[Proc]:
         raise FileNotFoundError(f"Rasa 模型不存在: {model}。请先运行 mingbai rasa train (或 make setup)")
     mingbai_bin = str(Path(sys.executable).parent / "mingbai")
     env = _child_env(s)
-    return [
-        Proc("rasa", rasa_runtime.server_cmd(s.rasa_port, s.action_port),
-             rasa_runtime.status_url(s.rasa_port), s.log_dir / "rasa.log",
-             {**rasa_runtime.rasa_env(), **env}),
-        Proc("actions", [mingbai_bin, "serve-actions", "--port", str(s.action_port)],
-             f"http://127.0.0.1:{s.action_port}/health", s.log_dir / "actions.log", env),
-        Proc("web", [mingbai_bin, "serve-web", "--port", str(s.web_port)],
-             f"http://127.0.0.1:{s.web_port}/healthz", s.log_dir / "web.log", env),
-    ]
+    procs = []
+    for i, port in enumerate(s.rasa_replica_ports, 1):
+        name = "rasa" if i == 1 else f"rasa-{i}"
+        procs.append(Proc(name, rasa_runtime.server_cmd(port, s.action_port), rasa_runtime.status_url(port),
+                          s.log_dir / f"{name}.log", {**rasa_runtime.rasa_env(), **env}))
+    procs.append(Proc("actions", [mingbai_bin, "serve-actions", "--port", str(s.action_port)],
+                      f"http://127.0.0.1:{s.action_port}/health", s.log_dir / "actions.log", env))
+    if s.web_worker_count == 1 and listener_fd is None:
+        procs.append(Proc("web", [mingbai_bin, "serve-web", "--port", str(s.web_port)],
+                          f"http://127.0.0.1:{s.web_port}/healthz", s.log_dir / "web.log", env))
+        return procs
+    if listener_fd is None:
+        raise RuntimeError("several web workers need the shared listening socket (open_listener)")
+    for i in range(1, s.web_worker_count + 1):
+        name = "web" if i == 1 else f"web-{i}"
+        own = s.web_health_port(i)
+        procs.append(Proc(name, [mingbai_bin, "serve-web", "--fd", str(listener_fd), "--health-port", str(own),
+                                 "--log-name", name],
+                          f"http://127.0.0.1:{own}/healthz", s.log_dir / f"{name}.log", env,
+                          pass_fds=(listener_fd,)))
+    return procs
+
+
+def open_listener(host: str, port: int, backlog: int = 1024):
+    """Bind and listen on the web port once, here, for every web worker to accept from."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    return sock
 
 
 def _child_env(s: Settings) -> dict:
     return {"OMP_NUM_THREADS": str(s.threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false", "MINGBAI_HOME": str(s.home)}
+            "TOKENIZERS_PARALLELISM": "false", "MINGBAI_HOME": str(s.home), "MINGBAI_PROFILE": s.profile}
+
+
+def ensure_pg_database(url: str) -> Optional[str]:
+    """Create DATABASE_URL's database when the PostgreSQL server does not have it yet (the first
+    scale run on a machine: one command). Returns the name created, None when it was there.
+    Raises when the server cannot be reached."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+    from psycopg2 import sql
+
+    dsn = url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    try:
+        psycopg2.connect(dsn, connect_timeout=5).close()
+        return None
+    except psycopg2.OperationalError as e:
+        if "does not exist" not in str(e):
+            raise
+    u = urlsplit(dsn)
+    name = u.path.lstrip("/")
+    admin = psycopg2.connect(urlunsplit(u._replace(path="/postgres", query="")), connect_timeout=5)
+    try:
+        admin.autocommit = True
+        with admin.cursor() as c:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+    return name
+
+
+def ports_of(s: Settings) -> list[int]:
+    """Every port `mingbai run` will listen on for this profile."""
+    ports = [*s.rasa_replica_ports, s.action_port, s.web_port]
+    if s.web_worker_count > 1:
+        ports += [s.web_health_port(i) for i in range(1, s.web_worker_count + 1)]
+    return ports
 
 
 def build_jobs(s: Settings) -> list[Job]:
@@ -486,21 +561,61 @@ def _port_busy(port: int) -> bool:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mingbai run", description="启动全部服务并保持运行")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")
+    parser.add_argument("--profile", choices=["embedded", "scale"], default=None,
+                        help="embedded (默认) 或 scale (多个网页进程 + 两个 Rasa，需要 PostgreSQL 和 Redis)")
     args = parser.parse_args(argv)
+    if args.profile:  # the children read it from the environment too
+        os.environ["MINGBAI_PROFILE"] = args.profile
+        from mingbai.settings import reset_settings_cache
+
+        reset_settings_cache()
     s = get_settings()
     s.ensure_dirs()
-    busy = [p for p in (s.rasa_port, s.action_port, s.web_port) if _port_busy(p)]
+    if s.web_worker_count > 1 or s.rasa_replica_count > 1:
+        missing = s.scale_problems()
+        if missing:
+            print("✘ scale 配置 (多个网页进程 / Rasa 副本) 需要共享的数据库和 Redis，请设置:\n  "
+                  + "\n  ".join(missing), file=sys.stderr)
+            return 1
+        try:
+            created = ensure_pg_database(s.database_url)
+        except Exception as e:  # noqa: BLE001 — say what is wrong and stop
+            print(f"✘ 连不上 PostgreSQL: {type(e).__name__}: {_masked(str(e))[:300]}", file=sys.stderr)
+            return 1
+        if created:
+            print(f"已创建数据库 {created}")
+        try:
+            import redis
+
+            redis.Redis.from_url(s.redis_url, socket_timeout=3, socket_connect_timeout=3).ping()
+        except Exception as e:  # noqa: BLE001
+            print(f"✘ 连不上 Redis ({type(e).__name__})：请启动 redis-server 或改 REDIS_URL", file=sys.stderr)
+            return 1
+    busy = [p for p in ports_of(s) if _port_busy(p)]
     if busy:
         print(f"端口已被占用: {busy}。请先停止占用的程序，或用 MINGBAI_RASA_PORT / MINGBAI_ACTION_PORT / "
               "MINGBAI_WEB_PORT 换端口。", file=sys.stderr)
         return 1
-    s.secret("api_token")  # create it now so the URLs printed below are usable at once
+    # Create the secrets now: the URLs printed below are usable at once, and several web workers
+    # never race to write different keys.
+    for name in ("api_token", "secret_key", "rasa_token"):
+        s.secret(name)
+    listener = None
+    if s.web_worker_count > 1:
+        try:
+            listener = open_listener(s.host, s.web_port)
+        except OSError as e:
+            print(f"✘ 无法监听 {s.host}:{s.web_port}: {e}", file=sys.stderr)
+            return 1
     try:
-        procs = build_procs(s)
+        procs = build_procs(s, listener.fileno() if listener else None)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"✘ 无法启动: {e}", file=sys.stderr)
         return 1
     print(f"数据目录 MINGBAI_HOME = {s.home}")
+    if s.scale:
+        print(f"配置 scale: {s.web_worker_count} 个网页进程, {s.rasa_replica_count} 个 Rasa 副本 "
+              f"(端口 {', '.join(map(str, s.rasa_replica_ports))})")
 
     def _ready() -> None:
         web = f"http://127.0.0.1:{s.web_port}"
@@ -508,7 +623,8 @@ def main(argv: list[str]) -> int:
         print(f"  网页聊天   {web}/chat")
         print(f"  工作台     {web}/console/")
         print(f"  REST 接口  {web}/api/v1/messages   (令牌: {s.home / '.api_token'})")
-        print(f"  Rasa       http://127.0.0.1:{s.rasa_port}/webhooks/rest/webhook")
+        for port in s.rasa_replica_ports:
+            print(f"  Rasa       http://127.0.0.1:{port}/webhooks/rest/webhook")
         print(f"  进程状态   {s.run_state_path} (mingbai doctor)")
         print("按 Ctrl-C 停止。", flush=True)
 

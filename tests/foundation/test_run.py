@@ -64,7 +64,8 @@ def run_env(tmp_path) -> dict:
     # Other fixtures (the shared Rasa stack) may point MINGBAI_RASA_URL at their own server:
     # the processes started here must talk to each other only.
     for leaked in ("MINGBAI_RASA_URL", "DATABASE_URL", "REDIS_URL", "AMQP_URL", "MINGBAI_DATABASE_URL",
-                   "MINGBAI_REDIS_URL", "MINGBAI_AMQP_URL", "MINGBAI_INDEX_PATH"):
+                   "MINGBAI_REDIS_URL", "MINGBAI_AMQP_URL", "MINGBAI_INDEX_PATH", "MINGBAI_RASA_URLS",
+                   "MINGBAI_PROFILE", "MINGBAI_WEB_WORKERS", "MINGBAI_RASA_REPLICAS"):
         env.pop(leaked, None)
     env.update(MINGBAI_HOME=str(tmp_path), MINGBAI_WEB_PORT=str(free_port()),
                MINGBAI_RASA_PORT=str(free_port()), MINGBAI_ACTION_PORT=str(free_port()))
@@ -110,6 +111,14 @@ def test_run_reports_busy_port(run_env):
         s.listen()
         p = subprocess.run([MINGBAI, "run"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "端口已被占用" in p.stderr
+
+
+def test_scale_profile_needs_postgres_and_redis(run_env):
+    """Several web workers and Rasa replicas must share state: without DATABASE_URL (PostgreSQL)
+    and REDIS_URL the scale profile refuses to start and says what to set."""
+    p = subprocess.run([MINGBAI, "run", "--profile", "scale"], cwd=ROOT, env=run_env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1 and "DATABASE_URL" in p.stderr and "REDIS_URL" in p.stderr, p.stderr
 
 
 def test_run_reports_a_process_that_dies(run_env):
