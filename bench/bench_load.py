@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -768,16 +767,10 @@ def summarise(msgs: list[Msg], duration: float, wall: float) -> dict:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    """The machine line every benchmark uses (bench/run_all.py), without the Python version."""
+    from bench.run_all import machine as full
+
+    return full().rsplit(", Python", 1)[0]
 
 
 def write(results: list[dict], args, out_md: Path) -> None:
