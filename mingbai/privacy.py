@@ -7,7 +7,9 @@ personal data are normalised; Chinese punctuation (，？（）) is left as the 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import unicodedata
 
 # 18-digit 身份证号 (last may be X) and the old 15-digit form (6 area + 6 birth YYMMDD + 3).
@@ -102,10 +104,21 @@ class MaskingFormatter(logging.Formatter):
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def _same_file(stream, path) -> bool:
+    """True when `stream` already writes to `path` (under `mingbai run` a child's stderr is its log file)."""
+    try:
+        a, b = os.fstat(stream.fileno()), os.stat(path)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def setup_logging(level: str = "INFO", logfile=None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers: list[logging.Handler] = []
     if logfile:
         handlers.append(logging.FileHandler(logfile, encoding="utf-8"))
+    if not (logfile and _same_file(sys.stderr, logfile)):  # else every line would be written twice
+        handlers.append(logging.StreamHandler())
     fmt = MaskingFormatter(LOG_FORMAT)
     root = logging.getLogger()
     root.setLevel(level)

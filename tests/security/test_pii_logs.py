@@ -86,3 +86,18 @@ def test_sql_error_parameters_hidden(wx_env):
             s.add(Outbox(resident_key="rest:pii", channel="rest", text=secret_text, dedup_key="dup-pii-1"))
     assert "13712345678" not in str(ei.value)
     assert "幸福路" not in str(ei.value)
+
+
+def test_a_log_file_that_is_also_stderr_gets_each_line_once(tmp_path):
+    """Under `mingbai run` a child's stderr is its log file: the record must not be written twice."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "web.log"
+    code = ("import logging; from mingbai.privacy import setup_logging; "
+            f"setup_logging('INFO', {str(log)!r}); logging.getLogger('t').info('一次 电话13812345678')")
+    with open(log, "ab") as f:
+        subprocess.run([sys.executable, "-c", code], stderr=f, stdout=f, check=True)
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if "一次" in line]
+    assert len(lines) == 1, lines
+    assert "13812345678" not in lines[0]
