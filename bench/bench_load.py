@@ -68,13 +68,7 @@ PORTS = {"embedded": {"web": 8110, "rasa": 5110, "actions": 5160},
          "scale": {"web": 8120, "rasa": 5120, "actions": 5170}}
 
 
-def pct(xs: list[float], p: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+from bench.stats import pct  # noqa: E402  (ROOT is on sys.path above)
 
 
 # ---------------------------------------------------------------------------------------------
