@@ -3,7 +3,9 @@ messages waiting for the bot while it is down (connectors.deferred), and the sha
 cache. The outbox (retry queue) is mingbai.outbox.Outbox, below every
 area so that tickets can write to it; it is re-exported here.
 
-All of them must survive a restart and be shared by every web process, hence the DB.
+All of them must survive a restart and be shared by every web process, hence the DB. The texts
+they hold are encrypted at rest (mingbai.crypto_fields): a turn's stored replies, the queued
+messages, the question held until consent, and the access_token.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import (
-    JSON,
     DateTime,
     Index,
     Integer,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mingbai.crypto_fields import EncryptedJSON, EncryptedText
 from mingbai.db import Base, session_scope
 from mingbai.outbox import Outbox, utcnow
 
@@ -39,7 +41,7 @@ class InboundDedup(Base):
     resident_key: Mapped[str] = mapped_column(String(160), nullable=False, default="")
     # processing -> done (replies stored) | async (replies go out via the outbox)
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="processing")
-    replies: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)
+    replies: Mapped[Optional[list]] = mapped_column(EncryptedJSON, nullable=True)  # may echo the resident
     # Set once a reply has been handed to the resident (passive or async) so retries stay silent.
     delivered: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
@@ -65,7 +67,7 @@ class DeferredTurn(Base):
     # worker) or poll:<channel> (the web chat page, GET /api/v1/messages, the terminal).
     route: Mapped[str] = mapped_column(String(32), nullable=False)
     msg_key: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)  # the inbound dedup key
-    text: Mapped[str] = mapped_column(Text, nullable=False)
+    text: Mapped[str] = mapped_column(EncryptedText, nullable=False)  # replayed to the bot as written
     triage_line: Mapped[Optional[str]] = mapped_column(Text, nullable=True)  # harm_past hotline line
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # failed replays (not outages)
     # A drainer owns the row while it replays it; a crashed drainer's lease expires.
@@ -87,7 +89,7 @@ class ServiceWindow(Base):
     subscribed: Mapped[bool] = mapped_column(default=True, nullable=False)
     # The question a first-time resident asked before agreeing to the privacy notice;
     # answered right after they agree, then cleared.
-    pending_text: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    pending_text: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)
 
 
 class AccessToken(Base):
@@ -96,7 +98,7 @@ class AccessToken(Base):
     __tablename__ = "connector_access_token"
 
     name: Mapped[str] = mapped_column(String(120), primary_key=True)  # e.g. "wechat:<appid>"
-    token: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    token: Mapped[str] = mapped_column(EncryptedText, nullable=False, default="")  # a credential
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     # Incremented on every refresh; lets a process refresh only if nobody else did meanwhile.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -1,7 +1,7 @@
 """管理 pages (/console/admin, role 管理员): staff accounts (create, disable, reset password,
 roles, grids, duty hours) through tickets.users, grid import with a preview of what would change
 (tickets.grids), and the console's canned replies (knowledge.models.CannedReply; the ticket page
-falls back to consoles.volunteer.CANNED while none are saved)."""
+falls back to the built-in CANNED while none are saved)."""
 from __future__ import annotations
 
 import re
@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from consoles.volunteer import admin_required
+from consoles.access import admin_required
 from mingbai.db import session_scope
 from tickets.audit import audit
 from tickets.models import GridNode, StaffUser
@@ -326,9 +326,19 @@ def grids_apply():
 
 # Canned replies -----------------------------------------------------------------------------------
 
+# The built-in 快捷回复 ({who}: the staff member's node, role and name), used while none are saved.
+CANNED = [
+    "您好，我是{who}，已经收到您反映的情况，正在了解，请放心。",
+    "请问您方便留个电话吗？电话里说更清楚。",
+    "我们约个时间当面谈谈，您看明天上午方便吗？",
+    "已经联系了对方，正在协调，有进展马上告诉您。",
+    "这件事我们会尽快处理，请您先保存好相关的凭证（欠条、合同、照片、聊天记录）。",
+    "这件事已经调解好了，感谢您的配合。",
+]
+
+
 def canned_replies() -> list[str]:
-    """For the ticket page: the saved 快捷回复, else the built-in ones (consoles.volunteer.CANNED)."""
-    from consoles.volunteer import CANNED
+    """For the ticket page: the saved 快捷回复, else the built-in ones (CANNED)."""
     from knowledge.store import canned_replies as saved
 
     return saved(CANNED)
@@ -360,7 +370,6 @@ def canned():
             audit(s, _actor(), "canned_update", detail={"count": len(lines)})
         flash(f"已保存 {len(lines)} 条快捷回复。" if lines else "已清空，工单页用内置的快捷回复。", "ok")
         return redirect(url_for("admin.canned"))
-    from consoles.volunteer import CANNED
     from knowledge.store import canned_replies as saved
 
     current = saved([])

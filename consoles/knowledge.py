@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from consoles.volunteer import login_required
+from consoles.access import login_required
 from knowledge import reindex, store
 
 bp = Blueprint("kb", __name__, url_prefix="/console/kb", template_folder="templates")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from consoles.volunteer import login_required
+from consoles.access import login_required
 from knowledge import drafts
 from tickets import feedback
 

@@ -79,9 +79,9 @@ def tune(epochs: int = 20, lam: float = 0.05, dev_set: Path | None = None, write
 
     t0 = time.time()
     s = get_searcher()
-    if s.L.art_vecs is None or not len(s.L.art_vecs):
+    A = s.L.art_vecs
+    if A is None or not len(A):
         return {"shipped": False, "reason": "no article vectors (run mingbai kb build)"}
-    A = s.L.art_vecs.astype(np.float32)
     Q, P, G = _pairs(s)
     rng = np.random.default_rng(0)
     ents = np.unique(G)

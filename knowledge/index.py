@@ -381,10 +381,18 @@ class Loaded:
     art_law: np.ndarray
     art_laws: list[str]
     art_shipped: np.ndarray
-    art_vecs: np.ndarray | None
     art_vec_rows: np.ndarray | None  # row in art_ids for each dense vector
-    faiss_qa: object
+    # The article vectors live only inside the faiss index (a numpy copy beside it cost ~8 MB per
+    # process for the shipped laws, ~85 MB for the whole corpus); art_vecs rebuilds them on demand.
     faiss_art: object | None
+
+    @property
+    def art_vecs(self) -> np.ndarray | None:
+        """(N, 384) float32 copy of the article vectors (for tuning and counts; search uses faiss_art)."""
+        if self.faiss_art is None:
+            return None
+        n = int(self.faiss_art.ntotal)
+        return self.faiss_art.reconstruct_n(0, n) if n else np.zeros((0, 384), np.float32)
 
 
 def _faiss(vecs: np.ndarray):
@@ -404,17 +412,17 @@ def is_built(index_dir: Path) -> bool:
 def load(index_dir: Path) -> Loaded:
     entries = [qamod.Entry(**d) for d in json.loads((index_dir / "qa.json").read_text(encoding="utf-8"))]
     art_ids = np.load(index_dir / "art_ids.npy")
-    art_vecs = art_vec_rows = faiss_art = None
+    art_vec_rows = faiss_art = None
     if (index_dir / "dense_art.npy").exists():
-        art_vecs = np.load(index_dir / "dense_art.npy").astype(np.float32)
+        art_vecs = np.load(index_dir / "dense_art.npy", mmap_mode="r")
         dense_ids = np.load(index_dir / "dense_art_ids.npy")
         n = min(len(art_vecs), len(dense_ids))  # a background build may be publishing right now
         art_vecs, dense_ids = art_vecs[:n], dense_ids[:n]
         pos = {int(a): i for i, a in enumerate(art_ids)}
         keep = [i for i, a in enumerate(dense_ids) if int(a) in pos]  # drop superseded since
-        art_vecs = art_vecs[keep]
         art_vec_rows = np.asarray([pos[int(dense_ids[i])] for i in keep], np.int64)
-        faiss_art = _faiss(art_vecs)
+        faiss_art = _faiss(np.asarray(art_vecs[keep], dtype=np.float32))
+        del art_vecs
     qa_vecs = np.load(index_dir / "dense_qa.npy")
     return Loaded(
         corpus=lawsmod.Corpus(index_dir / "laws.sqlite"), entries=entries,
@@ -424,5 +432,5 @@ def load(index_dir: Path) -> Loaded:
         art_laws=json.loads((index_dir / "art_laws.json").read_text(encoding="utf-8")),
         art_shipped=(np.load(index_dir / "art_shipped.npy") if (index_dir / "art_shipped.npy").exists()
                      else np.ones(len(art_ids), np.bool_)),
-        art_vecs=art_vecs, art_vec_rows=art_vec_rows, faiss_qa=_faiss(qa_vecs), faiss_art=faiss_art,
+        art_vec_rows=art_vec_rows, faiss_art=faiss_art,
     )

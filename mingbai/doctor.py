@@ -66,6 +66,8 @@ def check_all() -> list[Check]:
     except Exception as e:  # noqa: BLE001 — report any driver error in words
         out.append(Check("数据库", False, f"{_safe_url(s.db_url)}: {e}", "检查 DATABASE_URL，然后 mingbai db upgrade"))
 
+    out.extend(data_key_checks(s, rasa_bin))
+
     for name, port, env in (("Rasa", s.rasa_port, "MINGBAI_RASA_PORT"), ("动作服务器", s.action_port, "MINGBAI_ACTION_PORT"),
                             ("网页", s.web_port, "MINGBAI_WEB_PORT")):
         free = _port_free(port)
@@ -91,6 +93,37 @@ def check_all() -> list[Check]:
     out.append(Check("浏览器 (仅测试需要)", Path("/usr/bin/chromium").exists(), "/usr/bin/chromium",
                      "sudo apt-get install chromium fonts-noto-cjk", optional=True))
     out.extend(run_state_checks(s.run_state_path))
+    return out
+
+
+def data_key_checks(s, rasa_python: Path) -> list[Check]:
+    """The key of the encrypted columns (mingbai.crypto_fields): where it is, that it is private,
+    and on the PostgreSQL path that Rasa can load the encrypted tracker store (Rasa would quietly
+    fall back to an in-memory store, which two replicas cannot share)."""
+    from mingbai import crypto_fields
+
+    out = []
+    if os.environ.get(crypto_fields.KEY_ENV, "").strip():
+        out.append(Check("数据密钥", True, f"来自环境变量 {crypto_fields.KEY_ENV}（请另行备份）", optional=True))
+    else:
+        path = crypto_fields.key_file()
+        if not path.exists():
+            out.append(Check("数据密钥", True, f"{path}（第一次保存数据时生成；生成后请与数据库一起备份）",
+                             optional=True))
+        else:
+            private = (path.stat().st_mode & 0o077) == 0
+            out.append(Check("数据密钥", private, f"{path}（请与数据库一起备份，丢失后加密的内容无法读取）",
+                             f"chmod 600 {path}"))
+    if (s.database_url or "").startswith("postgres"):
+        from mingbai.rasa_runtime import rasa_env
+
+        try:
+            p = subprocess.run([str(rasa_python), "-c", "import bot.tracker_store"], capture_output=True,
+                               text=True, timeout=120, env=rasa_env(), cwd=PROJECT_ROOT)
+            ok, txt = p.returncode == 0, (p.stdout + p.stderr).strip()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            ok, txt = False, str(e)
+        out.append(Check("Rasa 加密对话记录 (bot.tracker_store)", ok, "可以加载" if ok else txt[-300:], "make setup"))
     return out
 
 

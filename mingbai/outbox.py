@@ -27,6 +27,7 @@ from typing import Optional
 from sqlalchemy import DateTime, Index, Integer, String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mingbai.crypto_fields import EncryptedText
 from mingbai.db import Base, session_scope
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resident_key: Mapped[str] = mapped_column(String(160), nullable=False)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
-    text: Mapped[str] = mapped_column(Text, nullable=False)
+    # Encrypted at rest (mingbai.crypto_fields): delivered as written, may quote the resident.
+    text: Mapped[str] = mapped_column(EncryptedText, nullable=False)
     author: Mapped[str] = mapped_column(String(80), nullable=False, default="bot")
     # queued -> pending -> sent | polled (web/rest/cli read it) ; failed (will retry) ; dead (gave up)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from mingbai import crypto_fields
 from mingbai.settings import PROJECT_ROOT, SettingsError, get_settings
 
 MODEL_NAME = "mingbai"
@@ -51,6 +52,10 @@ def rasa_env() -> dict[str, str]:
     env.setdefault("PYTHONWARNINGS", "ignore")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("MPLCONFIGDIR", str(Path(get_settings().home) / ".matplotlib"))
+    # Rasa's runtime has no pydantic-settings: hand it the data key's file (the encrypted tracker
+    # store and the action server must read the app's key), unless the key itself is in the env.
+    if not env.get(crypto_fields.KEY_ENV, "").strip():
+        env[crypto_fields.KEY_FILE_ENV] = str(crypto_fields.key_file())
     return env
 
 
@@ -133,7 +138,8 @@ def _warm_emergency_bank() -> None:
 
 
 def scale_endpoints() -> str:
-    """The scale path, only when configured: SQL tracker store on PostgreSQL (DATABASE_URL),
+    """The scale path, only when configured: SQL tracker store on PostgreSQL (DATABASE_URL; the
+    events encrypted at rest: bot.tracker_store.EncryptedSQLTrackerStore, Rasa's own store class),
     RedisLockStore for several Rasa replicas (REDIS_URL), and a pika event broker (AMQP_URL,
     queue settings.amqp_queue). The scale profile (`mingbai run --profile scale`) runs two
     replicas on this file: one tracker store, one lock per conversation across both.
@@ -146,9 +152,10 @@ def scale_endpoints() -> str:
     extra: dict = {}
     if s.database_url and s.database_url.startswith("postgres"):
         u = urlsplit(s.database_url)
-        extra["tracker_store"] = {"type": "SQL", "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
-                                  "port": u.port or 5432, "db": u.path.lstrip("/") or "postgres",
-                                  "username": unquote(u.username or ""), "password": unquote(u.password or "")}
+        extra["tracker_store"] = {"type": "bot.tracker_store.EncryptedSQLTrackerStore", "dialect": "postgresql",
+                                  "url": u.hostname or "127.0.0.1", "port": u.port or 5432,
+                                  "db": u.path.lstrip("/") or "postgres", "username": unquote(u.username or ""),
+                                  "password": unquote(u.password or "")}
         if u.query:  # e.g. ?options=-csearch_path%3Dmy_schema: Rasa's `events` beside the app's tables
             extra["tracker_store"]["query"] = dict(parse_qsl(u.query))
     if s.redis_url:
@@ -188,7 +195,7 @@ def server_cmd(port: int | None = None, action_port: int | None = None, model: P
     s = get_settings()
     port = int(port or s.rasa_port)
     action_port = int(action_port or s.action_port)
-    return [str(rasa_bin()), "run", "--enable-api", "--auth-token", rasa_token(), "-p", str(port),
+    return [str(rasa_bin()), "run", "--enable-api", f"--auth-token={rasa_token()}", "-p", str(port),
             "-i", "127.0.0.1",
             "-m", str(model or model_path()), "--endpoints", str(endpoints_file(action_port)),
             "--credentials", str(CREDENTIALS)]

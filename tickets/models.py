@@ -24,7 +24,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from mingbai.crypto_fields import EncryptedJSON, EncryptedText
 from mingbai.db import Base
+
+# Markers that replace a text when it is deleted (tickets.retention, service.forget_resident). They
+# stay readable in the encrypted columns so that SQL can skip the rows already done.
+PURGED_TEXT = "（已超过保存期限，内容已删除）"
+PURGED_SUMMARY = "（已超过保存期限，案情已删除）"
+FORGOTTEN_SUMMARY = "（应居民要求已删除）"
 
 
 class UTCDateTime(TypeDecorator):
@@ -116,7 +123,8 @@ class Resident(Base):
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     consent: Mapped[Optional[bool]] = mapped_column(Boolean, nullable=True)
     consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
-    location_label: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    # Encrypted at rest (mingbai.crypto_fields): residents' words and contact data, see docs/ARCHITECTURE.md.
+    location_label: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)
     lat: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     lon: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     grid_code: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
@@ -149,7 +157,8 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(4), nullable=False)  # in | out
     author: Mapped[str] = mapped_column(String(80), nullable=False)  # resident | bot | staff:<u> | system
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="")
-    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Encrypted: staff may reveal the raw text (audited), so it cannot be stored masked.
+    text: Mapped[str] = mapped_column(EncryptedText(plain=(PURGED_TEXT,)), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
@@ -169,11 +178,14 @@ class Ticket(Base):
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     domain: Mapped[str] = mapped_column(String(32), nullable=False)
     subtype: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
-    summary: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    parties: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)
-    location: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
-    phone: Mapped[Optional[str]] = mapped_column(String(40), nullable=True)
-    preferred_time: Mapped[Optional[str]] = mapped_column(String(80), nullable=True)
+    # Encrypted (the mediator calls the phone, visits the place, prints the agreement): equality
+    # with these cannot be tested in SQL, compare in Python (service._recent_same).
+    summary: Mapped[str] = mapped_column(EncryptedText(plain=(PURGED_SUMMARY, FORGOTTEN_SUMMARY)),
+                                         nullable=False, default="")
+    parties: Mapped[Optional[list]] = mapped_column(EncryptedJSON, nullable=True)
+    location: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)
+    phone: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)
+    preferred_time: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)  # kept as typed
     # grid the case belongs to (numbering) and the node that owns it now (tier)
     grid_code: Mapped[str] = mapped_column(String(32), nullable=False)
     grid_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grid_nodes.id"), nullable=True)
@@ -188,7 +200,7 @@ class Ticket(Base):
     assignee: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     outcome: Mapped[Optional[str]] = mapped_column(String(16), nullable=True)  # 调解成功 | 调解未成功
     next_route: Mapped[Optional[str]] = mapped_column(String(16), nullable=True)  # 仲裁 | 诉讼 | 行政部门
-    resolution: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    resolution: Mapped[Optional[str]] = mapped_column(EncryptedText, nullable=True)
     satisfaction: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     satisfaction_asked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
@@ -252,7 +264,7 @@ class TicketNote(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
     author: Mapped[str] = mapped_column(String(64), nullable=False)
-    text: Mapped[str] = mapped_column(Text, nullable=False)
+    text: Mapped[str] = mapped_column(EncryptedText, nullable=False)  # may quote a phone or an address
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 

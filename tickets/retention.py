@@ -33,13 +33,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tickets.clock import local, now as clock_now
 from tickets.lifecycle import OPEN
-from tickets.models import Message, Ticket, TicketNote
+# The markers live with the models: the encrypted columns keep them readable for the SQL below.
+# FORGOTTEN_SUMMARY: tickets.service.forget_resident left nothing to purge.
+from tickets.models import FORGOTTEN_SUMMARY, PURGED_SUMMARY, PURGED_TEXT, Message, Ticket, TicketNote
 
 log = logging.getLogger(__name__)
-
-PURGED_TEXT = "（已超过保存期限，内容已删除）"
-PURGED_SUMMARY = "（已超过保存期限，案情已删除）"
-FORGOTTEN_SUMMARY = "（应居民要求已删除）"  # tickets.service.forget_resident: nothing left to purge
 FINISHED_OUTBOX = ("sent", "polled", "dead")
 BATCH = 500
 

@@ -33,6 +33,7 @@ from tickets.lifecycle import (
     transition,
 )
 from tickets.models import (
+    FORGOTTEN_SUMMARY,
     AuditLog,
     Conversation,
     GridNode,
@@ -216,7 +217,7 @@ def forget_resident(resident_key: str) -> int:
         ghost = "forgotten:" + resident_ref(resident_key).split("#", 1)[1]
         ticket_ids = []
         for t in s.scalars(select(Ticket).where(Ticket.resident_key == resident_key)):
-            t.resident_key, t.summary, t.parties = ghost, "（应居民要求已删除）", None
+            t.resident_key, t.summary, t.parties = ghost, FORGOTTEN_SUMMARY, None
             t.phone = t.location = t.preferred_time = None
             t.idempotency_key = f"forgotten:{t.id}"  # unique, and no longer derived from the resident
             if t.resolution:
@@ -322,11 +323,16 @@ def _by_key(key: str) -> Optional[dict]:
 
 
 def _recent_same(resident_key: str, domain: str, summary: str, when: datetime) -> Optional[dict]:
+    # The summary is encrypted at rest (a new nonce each time): SQL cannot compare it, so the
+    # resident's few open tickets of the last day are compared here.
     with session_scope() as s:
-        t = s.scalars(select(Ticket).where(Ticket.resident_key == resident_key, Ticket.domain == domain,
-                                           Ticket.summary == summary, Ticket.status.in_(OPEN),
-                                           Ticket.created_at >= when - timedelta(hours=24))).first()
-        return {**ticket_dict(s, t), "created": False} if t else None
+        for t in s.scalars(select(Ticket).where(Ticket.resident_key == resident_key, Ticket.domain == domain,
+                                                Ticket.status.in_(OPEN),
+                                                Ticket.created_at >= when - timedelta(hours=24))
+                           .order_by(Ticket.id)):
+            if t.summary == summary:
+                return {**ticket_dict(s, t), "created": False}
+        return None
 
 
 def _create(resident_key, key, domain, subtype, summary, parties, location, phone, preferred_time,

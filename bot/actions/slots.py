@@ -1,7 +1,7 @@
 """Pure parsing helpers for the intake form (dispute_form): no Rasa, no database.
 
 Each helper reads what the resident typed in answer to one question and says whether it is an
-answer to that question. The form validation (ValidateDisputeForm in bot/actions/actions.py)
+answer to that question. The form validation (ValidateDisputeForm in bot/actions/intake.py)
 decides what to say back.
 """
 from __future__ import annotations

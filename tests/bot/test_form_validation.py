@@ -14,7 +14,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import slots as P
-from bot.actions.actions import FORM_SLOTS, ValidateDisputeForm
+from bot.actions.intake import FORM_SLOTS, ValidateDisputeForm
 from tests.tickets.fixtures import sqlite_db  # noqa: F401  (fresh SQLite db with data/grids/sample.yml)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,7 @@
 """The Rasa project's static checks (no Rasa process needed)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,12 @@ def test_config_points_jieba_at_a_directory():
     d = ROOT / jieba["dictionary_path"]
     assert d.is_dir() and any(d.iterdir())
     names = [c["name"] for c in config["pipeline"]]
-    assert "DIETClassifier" in names and "FallbackClassifier" in names
+    # An intent classifier, then the fallback on its confidence; no TensorFlow model in the pipeline
+    # or the policies (DIET and TED held ~500 MB in the server for no routing gain).
+    assert "LogisticRegressionClassifier" in names and "FallbackClassifier" in names
+    assert names.index("LogisticRegressionClassifier") < names.index("FallbackClassifier")
+    policies = [p["name"] for p in config["policies"]]
+    assert not {"DIETClassifier", "TEDPolicy"} & set(names + policies)
 
 
 def test_domain_lists_every_action_the_rules_use():
@@ -45,12 +51,18 @@ def test_domain_lists_every_action_the_rules_use():
         for step in rule["steps"]:
             if "action" in step:
                 assert step["action"] in known, step["action"]
-    from bot.actions import actions as mod
-    from rasa_sdk import Action
+    # The action server registers every Action subclass of the package (one module per flow):
+    # each domain action must resolve, and no name may be defined twice.
+    from collections import Counter
 
-    names = {c().name() for c in vars(mod).values()
-             if isinstance(c, type) and issubclass(c, Action) and c.__module__ == mod.__name__}
-    assert set(domain["actions"]) <= names
+    from rasa_sdk import Action, utils
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+    assert set(domain["actions"]) <= set(executor.actions)
+    ours = [c().name() for c in utils.all_subclasses(Action) if c.__module__.startswith("bot.actions.")]
+    assert [n for n, k in Counter(ours).items() if k > 1] == []
 
 
 def test_server_cmd_and_endpoints(tmp_path):
@@ -59,7 +71,9 @@ def test_server_cmd_and_endpoints(tmp_path):
     cmd = rasa_runtime.server_cmd(6005, 6055)
     assert cmd[1] == "run" and "--enable-api" in cmd and cmd[cmd.index("-p") + 1] == "6005"
     assert "--cors" not in cmd  # no browser talks to Rasa: no wildcard CORS
-    assert cmd[cmd.index("-i") + 1] == "127.0.0.1" and cmd[cmd.index("--auth-token") + 1] == rasa_runtime.rasa_token()
+    # One argument "--auth-token=…": a token_urlsafe() token may begin with "-", which argparse would
+    # take for an option if the token came as its own argument (rasa run then exits with code 2).
+    assert cmd[cmd.index("-i") + 1] == "127.0.0.1" and f"--auth-token={rasa_runtime.rasa_token()}" in cmd
     endpoints = Path(cmd[cmd.index("--endpoints") + 1])
     assert "http://127.0.0.1:6055/webhook" in endpoints.read_text()
     assert cmd[cmd.index("--credentials") + 1].endswith("bot/credentials.yml")
@@ -126,3 +140,31 @@ def test_intent_guard_rules():
     assert not gib("嗯") and not gib("好的") and not gib("13812345678") and not gib("哈哈哈") and not gib("hi")
     assert ns["QUESTION"].search("借给朋友两万块钱 他一直不还 怎么办")
     assert ns["REQUEST"].search("帮我找调解员 可以吗")
+
+
+def test_held_out_sets_never_become_training_material():
+    """eval/bot/heldout* measure routing on phrasings nobody tuned on: none of their messages may be an
+    example in the NLU data, the classifier's lists or the emergency backstop's bank (the tuning splits
+    may). Short everyday phrasings (「删除我的信息」「你是机器人吗」) occur in both by nature, so only
+    messages of 14 characters or more count."""
+    import re as _re
+
+    def norm(t: str) -> str:
+        return _re.sub(r"\W+", "", _re.sub(r"\s*\[[^\]]+\]\s*$", "", t))
+
+    held = set()
+    for path in sorted((ROOT / "eval" / "bot").glob("heldout*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                t = norm(json.loads(line)["text"])
+                if len(t) >= 14:
+                    held.add(t)
+    assert len(held) > 400
+    examples = set()
+    for path in [*sorted((ROOT / "training_data").glob("*.yml")), ROOT / "bot" / "emergency_bank.yml"]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                examples.add(norm(line[2:].strip().strip('"')))
+    leaked = sorted(held & examples)
+    assert not leaked, leaked[:5]

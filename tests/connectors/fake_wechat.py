@@ -1,7 +1,9 @@
 """A fake WeChat / WeCom API server on loopback: a real HTTP server speaking the token,
 customer-service (message/custom/send) and WeCom (gettoken, message/send) endpoints.
 
-Tests script error codes (45015, 48001, 40001 …) and read what was delivered.
+Tests script error codes (45015, 48001, 40001 …) and read what was delivered; `token_prefix`
+makes the issued access_tokens recognisable (a canary), `echo_request_in_errors` makes scripted
+errors quote the request URL with its access_token.
 """
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ class FakeWeChatAPI:
         self.script: list[int] = []         # errcodes for the next send calls, popped in order
         self.send_calls = 0
         self.delay_s = 0.0
+        self.token_prefix = "tok-"          # issued tokens are f"{token_prefix}{n}"
+        # Scripted errors quote the request line in errmsg, query string (access_token) included,
+        # as some gateways' error pages do: what the caller stores or logs must not keep it.
+        self.echo_request_in_errors = False
         self._server: ThreadingHTTPServer | None = None
 
     # -- control --------------------------------------------------------------------------
@@ -88,8 +94,8 @@ class FakeWeChatAPI:
                 with fake.lock:
                     fake.token_calls += 1
                     # Refreshing invalidates the previous token, as on the real platform.
-                    fake.valid_tokens = {f"tok-{fake.token_calls}"}
-                    tok = f"tok-{fake.token_calls}"
+                    tok = f"{fake.token_prefix}{fake.token_calls}"
+                    fake.valid_tokens = {tok}
                 self._json({"access_token": tok, "expires_in": 7200})
 
             def do_POST(self):
@@ -117,7 +123,10 @@ class FakeWeChatAPI:
                 msgs = {0: "ok", 40001: "invalid credential, access_token is invalid or not latest",
                         42001: "access_token expired", 45015: "response out of time limit or subscription is canceled",
                         48001: "api unauthorized", -1: "system error"}
-                self._json({"errcode": code, "errmsg": msgs.get(code, "error")})
+                errmsg = msgs.get(code, "error")
+                if code and fake.echo_request_in_errors:
+                    errmsg += f", request: POST {self.path}"
+                self._json({"errcode": code, "errmsg": errmsg})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self._server.daemon_threads = True

@@ -117,8 +117,7 @@ def test_grid_import_preview_then_apply(app):
 
 
 def test_canned_replies(app):
-    from consoles.admin import canned_replies
-    from consoles.volunteer import CANNED
+    from consoles.admin import CANNED, canned_replies
 
     assert canned_replies() == CANNED
     c = login(app, "admin")

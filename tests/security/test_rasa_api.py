@@ -23,12 +23,34 @@ def test_server_cmd_is_locked_down(fresh_home, monkeypatch):
     cmd = rasa_runtime.server_cmd(6005, 6055)
     assert "--cors" not in cmd and "*" not in cmd
     assert cmd[cmd.index("-i") + 1] == "127.0.0.1"
-    token = cmd[cmd.index("--auth-token") + 1]
+    token = next(a for a in cmd if a.startswith("--auth-token="))[len("--auth-token="):]
     assert len(token) >= 32
     secret_file = fresh_home / ".rasa_token"
     assert secret_file.read_text().strip() == token and oct(secret_file.stat().st_mode & 0o777) == "0o600"
-    assert rasa_runtime.server_cmd(6005, 6055)[cmd.index("--auth-token") + 1] == token  # stable
+    assert f"--auth-token={token}" in rasa_runtime.server_cmd(6005, 6055)  # stable
     assert f"token={token}" in rasa_runtime.status_url(6005)
+
+
+def test_a_token_that_begins_with_a_dash_still_starts_rasa(fresh_home, monkeypatch):
+    """token_urlsafe() begins with "-" about one time in 64: as its own argument argparse took it for
+    an option and `rasa run` exited with code 2 (seen on a fresh machine)."""
+    import argparse
+
+    from mingbai import rasa_runtime
+    from mingbai.settings import reset_settings_cache
+
+    monkeypatch.setenv("MINGBAI_RASA_TOKEN", "-Mm7B6WcirExampleTokenThatStartsWithADash0")
+    reset_settings_cache()
+    monkeypatch.setattr(rasa_runtime, "rasa_bin", lambda: Path("/x/rasa"))
+    cmd = rasa_runtime.server_cmd(6005, 6055)
+    parser = argparse.ArgumentParser(exit_on_error=False)  # the options `rasa run` declares, as argparse sees them
+    for flag in ("-p", "-i", "-m", "--endpoints", "--credentials"):
+        parser.add_argument(flag)
+    parser.add_argument("-t", "--auth-token")
+    parser.add_argument("--enable-api", action="store_true")
+    args = parser.parse_args(cmd[2:])
+    assert args.auth_token == "-Mm7B6WcirExampleTokenThatStartsWithADash0"
+    reset_settings_cache()
 
 
 class _Recorder:
