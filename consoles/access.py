@@ -1,6 +1,6 @@
 """Who may use the console and which tickets they may see, shared by every console blueprint:
 login_required / admin_required (signed-in staff, idle timeout, CSRF on POST) and the ticket
-scope (a staff member sees the tickets of their grid node and everything under it)."""
+scope, whose one rule lives in tickets/scope.py (shared with the REST API)."""
 from __future__ import annotations
 
 import secrets
@@ -10,7 +10,7 @@ from typing import Optional
 
 from flask import abort, flash, g, redirect, request, session, url_for
 
-from tickets import service
+from tickets import scope, service
 
 
 def csrf_token() -> str:
@@ -67,42 +67,19 @@ def admin_required(fn):
 
 
 def scope_ids() -> Optional[set[int]]:
-    """Node ids the user oversees (their node and everything under it); None = everything."""
-    if g.user["role"] == "管理员" and not g.user["node_id"]:
-        return None
-    from mingbai.db import session_scope
-    from tickets.grids import descendants_ids
-    from tickets.models import GridNode
-
-    if not g.user["node_id"]:
-        return set()  # a reviewer or a staff member without a grid oversees no tickets
-    with session_scope() as s:
-        node = s.get(GridNode, g.user["node_id"])
-        return descendants_ids(s, node) if node else set()
+    """Node ids the signed-in user oversees; None = everything (tickets.scope.node_ids)."""
+    return scope.node_ids(g.user)
 
 
-def can_see(t: dict) -> bool:
-    if t["assignee"] == g.user["username"]:
-        return True
-    ids = scope_ids()
-    if ids is None:
-        return True
-    from mingbai.db import session_scope
-    from sqlalchemy import select
-
-    from tickets.models import Ticket
-
-    with session_scope() as s:
-        row = s.execute(select(Ticket.node_id, Ticket.grid_id).where(Ticket.id == t["id"])).first()
-    return bool(row and (row[0] in ids or row[1] in ids))
-
-
-def load_ticket(number: str) -> dict:
-    """The ticket (phone included) if the user may see it; 404 when unknown, 403 when out of scope."""
+def load_ticket(number: str, *, write: bool = False) -> dict:
+    """The ticket (phone included) if the user may see it — or, with write=True, work on it
+    (tickets.scope: an escalated ticket is read-only for the grid it left); 404 when unknown,
+    403 when out of scope."""
     try:
         t = service.get_ticket(number, with_phone=True)
     except service.TicketError:
         abort(404)
-    if not can_see(t):
+    allowed = scope.can_write if write else scope.can_see
+    if not allowed(g.user, number):
         abort(403)
     return t

@@ -16,7 +16,7 @@ from consoles.access import load_ticket, login_required
 from consoles.admin import CANNED, canned_replies
 from consoles.templating import local_time, sla_badge
 from mingbai.privacy import mask, mask_phone
-from tickets import service
+from tickets import scope, service
 from tickets.clock import local, now as clock_now
 from tickets.lifecycle import NEXT_ROUTES, OUTCOMES, STATUS_LABELS, ConflictError, TransitionError, allowed
 
@@ -59,9 +59,11 @@ def page(number: str, reveal: bool = False):
         t["summary_shown"] = t["summary"]
         t["phone_shown"] = t.get("phone") or ""
     who = f"{g.user['node_name'] or ''}{g.user['role']}{g.user['display_name']}"
+    writable = scope.can_write(g.user, number)  # False: escalated away from the user's grid, read only
     return render_template(
         "console/ticket.html", t=t, msgs=msgs, notes=service.notes(number), user=g.user, reveal=reveal,
-        canned=[c.format(who=who) for c in _canned()], next_statuses=allowed(t["status"]),
+        writable=writable, canned=[c.format(who=who) for c in _canned()],
+        next_statuses=allowed(t["status"]) if writable else [],
         outcomes=OUTCOMES, routes=NEXT_ROUTES, handoff=service.active_handoff(t["resident_key"]),
         last_id=msgs[-1]["id"] if msgs else 0, history=service.ticket_history(number))
 
@@ -82,7 +84,7 @@ def reveal(number: str):
 @bp.post("/<number>/claim")
 @login_required
 def claim(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     if service.claim(number, g.user["username"]):
         return _back(number, "已认领，请尽快受理。")
     return _back(number, "这张工单已经被别人认领了。", error=True)
@@ -91,7 +93,7 @@ def claim(number: str):
 @bp.post("/<number>/reply")
 @login_required
 def reply(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     try:
         ok = service.staff_reply(number, g.user["username"], request.form.get("text", ""))
     except service.TicketError as e:
@@ -102,7 +104,7 @@ def reply(number: str):
 @bp.post("/<number>/note")
 @login_required
 def note(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     try:
         service.add_note(number, g.user["username"], request.form.get("text", ""))
     except service.TicketError as e:
@@ -123,7 +125,7 @@ def _change(number: str, to: str, **kw):
 @bp.post("/<number>/status")
 @login_required
 def status(number: str):
-    t = load_ticket(number)
+    t = load_ticket(number, write=True)
     to = request.form.get("to", "")
     if to == "acknowledged" and not t["assignee"]:
         service.claim(number, g.user["username"])  # acknowledging means taking it
@@ -133,14 +135,14 @@ def status(number: str):
 @bp.post("/<number>/escalate")
 @login_required
 def escalate(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     return _change(number, "escalated", note=request.form.get("note") or None)
 
 
 @bp.post("/<number>/resolve")
 @login_required
 def resolve(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     f = request.form
     return _change(number, "resolved", outcome=f.get("outcome"), next_route=f.get("next_route") or None,
                    resolution=f.get("resolution") or None)
@@ -149,7 +151,7 @@ def resolve(number: str):
 @bp.post("/<number>/satisfaction/ask")
 @login_required
 def ask_satisfaction(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     try:
         service.ask_satisfaction(number, g.user["username"])
     except (service.TicketError, TransitionError) as e:
@@ -160,7 +162,7 @@ def ask_satisfaction(number: str):
 @bp.post("/<number>/satisfaction")
 @login_required
 def satisfaction(number: str):
-    load_ticket(number)
+    load_ticket(number, write=True)
     try:
         score = int(request.form.get("score", "0"))
     except ValueError:
@@ -175,7 +177,7 @@ def satisfaction(number: str):
 @bp.post("/<number>/handoff/start")
 @login_required
 def handoff_start(number: str):
-    t = load_ticket(number)
+    t = load_ticket(number, write=True)
     service.start_handoff(t["resident_key"], "工作人员接管对话", number, actor=f"staff:{g.user['username']}")
     try:  # the console started it, so the console pauses the bot
         rasa_client.pause(t["resident_key"])
@@ -187,7 +189,7 @@ def handoff_start(number: str):
 @bp.post("/<number>/handoff/end")
 @login_required
 def handoff_end(number: str):
-    t = load_ticket(number)
+    t = load_ticket(number, write=True)
     if service.end_handoff(t["resident_key"], f"staff:{g.user['username']}"):
         try:  # the console ended it, so the console resumes the bot
             rasa_client.resume(t["resident_key"])

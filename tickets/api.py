@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from tickets import service
+from tickets import scope, service
 from tickets.lifecycle import ConflictError, TransitionError
 
 bp = Blueprint("tickets_api", __name__, url_prefix="/api/v1/tickets")
@@ -46,44 +46,26 @@ def require_token(fn):
 
 
 def _scope():
-    """Node ids a staff token may see (their node and below); None = everything (admin, system)."""
-    user = g.api_user
-    if user is None or (user["role"] == "管理员" and not user["node_id"]):
-        return None
-    from mingbai.db import session_scope
-    from tickets.grids import descendants_ids
-    from tickets.models import GridNode
-
-    with session_scope() as s:
-        node = s.get(GridNode, user["node_id"])
-        return descendants_ids(s, node) if node else set()
+    """Node ids the token oversees (tickets.scope.node_ids); None = everything (the installation's
+    token acts for the system)."""
+    return None if g.api_user is None else scope.node_ids(g.api_user)
 
 
-def _visible(number: str) -> bool:
-    ids = _scope()
-    if ids is None:
-        return True
-    from sqlalchemy import select
-
-    from mingbai.db import session_scope
-    from tickets.models import Ticket
-
-    with session_scope() as s:
-        row = s.execute(select(Ticket.node_id, Ticket.grid_id, Ticket.assignee)
-                        .where(Ticket.number == number)).first()
-    if row is None:
-        return True  # the handler answers 404
-    return row[0] in ids or row[1] in ids or row[2] == g.api_user["username"]
+def _scoped(check):
+    """403 unless `check(user, number)` allows it (tickets.scope); an unknown ticket passes on
+    to the handler, which answers 404."""
+    def decorator(fn):
+        @wraps(fn)
+        def wrapper(number, *a, **kw):
+            if g.api_user is not None and check(g.api_user, number) is False:
+                return _error("这张工单不在您的辖区", 403)
+            return fn(number, *a, **kw)
+        return wrapper
+    return decorator
 
 
-def scoped(fn):
-    """Staff tokens reach only tickets in their own area (403 otherwise)."""
-    @wraps(fn)
-    def wrapper(number, *a, **kw):
-        if not _visible(number):
-            return _error("这张工单不在您的辖区", 403)
-        return fn(number, *a, **kw)
-    return wrapper
+visible = _scoped(scope.can_see)    # reading: current node, origin grid or assignee
+writable = _scoped(scope.can_write)  # working on it: current node or assignee (not the grid it left)
 
 
 def _body() -> dict:
@@ -102,10 +84,14 @@ def create():
     kwargs.setdefault("domain", None)
     if request.headers.get("Idempotency-Key") and "idempotency_key" not in kwargs:
         kwargs["idempotency_key"] = request.headers["Idempotency-Key"]
-    try:
-        t = service.open_ticket(key, **kwargs)
+    try:  # a staff token opens tickets only in its own grids
+        t = service.open_ticket(key, **kwargs, within=_scope())
+    except scope.OutOfScope as e:
+        return _error(str(e), 403)
     except service.TicketError as e:
         return _error(str(e), 400)
+    if g.api_user is not None and not t["created"] and not scope.can_see(g.api_user, t["number"]):
+        return _error("这张工单不在您的辖区", 403)  # the same intake already exists, elsewhere
     return jsonify(t), 201 if t.get("created") else 200
 
 
@@ -139,7 +125,7 @@ def index():
 
 @bp.get("/<number>")
 @require_token
-@scoped
+@visible
 def show(number: str):
     try:
         return jsonify(service.get_ticket(number))
@@ -149,7 +135,7 @@ def show(number: str):
 
 @bp.get("/<number>/messages")
 @require_token
-@scoped
+@visible
 def messages(number: str):
     from mingbai.privacy import mask
 
@@ -166,7 +152,7 @@ def messages(number: str):
 
 @bp.post("/<number>/status")
 @require_token
-@scoped
+@writable
 def status(number: str):
     d = _body()
     if not d.get("to"):
@@ -186,7 +172,7 @@ def status(number: str):
 
 @bp.post("/<number>/escalate")
 @require_token
-@scoped
+@writable
 def escalate(number: str):
     try:
         return jsonify(service.change_status(number, "escalated", g.api_actor, note=_body().get("note")))
@@ -198,7 +184,7 @@ def escalate(number: str):
 
 @bp.post("/<number>/claim")
 @require_token
-@scoped
+@writable
 def claim(number: str):
     user = g.api_user or {}
     username = user.get("username") or _body().get("username")
@@ -215,7 +201,7 @@ def claim(number: str):
 
 @bp.post("/<number>/notes")
 @require_token
-@scoped
+@writable
 def note(number: str):
     try:
         service.add_note(number, g.api_actor.split(":", 1)[1], _body().get("text", ""))
@@ -226,7 +212,7 @@ def note(number: str):
 
 @bp.post("/<number>/reply")
 @require_token
-@scoped
+@writable
 def reply(number: str):
     if g.api_user is None:
         return _error("回复居民要用工作人员本人的令牌", 403)

@@ -27,6 +27,11 @@ def local(dt: datetime) -> datetime:
     return dt.astimezone(LOCAL_TZ)
 
 
+def iso(dt: Optional[datetime]) -> Optional[str]:
+    """How the area's dicts carry a time: ISO text, None when unset."""
+    return dt.isoformat() if dt else None
+
+
 # Working time ---------------------------------------------------------------------------------
 #
 # A WorkCalendar is the opening hours of a tier or a node: intervals per weekday (local time),

@@ -2,6 +2,7 @@
 
 Sending from inside a transaction would hold SQLite's write lock while the outbound module
 writes its own rows, and would tell residents about changes that might still roll back.
+Also insert_ignore, the race-safe first insert of a row.
 """
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def after_commit(session: Session, fn: Callable[[], object]) -> None:
         event.listen(session, "after_commit", run, once=True)
         event.listen(session, "after_rollback", drop, once=True)
     pending.append(fn)
+
+
+def insert_ignore(session: Session, model, values: dict) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: two first writes of the same row (a new resident's two
+    first messages, a ticket counter's first number) may race; the loser keeps the winner's row."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())

@@ -200,7 +200,7 @@ def sla_reminder(session: Session, ticket: Ticket, kind: str, due_at: datetime, 
     return esc
 
 
-# The intake (tickets.service._create) routes a new case with its urgency, takes the Route's
+# The intake (tickets.intake._create) routes a new case with its urgency, takes the Route's
 # working-time deadlines and writes the routing steps to the audit log ("route"), which
 # history() below reads. (A before_flush hook used to patch this up after the fact.)
 

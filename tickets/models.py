@@ -179,7 +179,7 @@ class Ticket(Base):
     domain: Mapped[str] = mapped_column(String(32), nullable=False)
     subtype: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
     # Encrypted (the mediator calls the phone, visits the place, prints the agreement): equality
-    # with these cannot be tested in SQL, compare in Python (service._recent_same).
+    # with these cannot be tested in SQL, compare in Python (intake._recent_same).
     summary: Mapped[str] = mapped_column(EncryptedText(plain=(PURGED_SUMMARY, FORGOTTEN_SUMMARY)),
                                          nullable=False, default="")
     parties: Mapped[Optional[list]] = mapped_column(EncryptedJSON, nullable=True)

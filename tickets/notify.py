@@ -1,4 +1,5 @@
-"""Notices to residents (through their own channel) and to staff (console + optional push).
+"""Notices to residents (through their own channel) and to staff (console + optional push),
+and the staff member's unread console notifications.
 
 Everything that goes out is a row of the outbox (mingbai.outbox), written in the caller's
 transaction: it is sent only if the change that caused it commits. The connectors drain the
@@ -8,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mingbai import outbox
-from tickets.clock import now
+from mingbai.db import session_scope
+from tickets.clock import iso, now
 from tickets.db import after_commit
 from tickets.models import Message, StaffNotification, StaffUser
 
@@ -48,3 +50,20 @@ def notify_staff(session: Session, usernames: Iterable[str], text: str, ticket_i
     queued = [outbox.put(session, key, text) for key in keys]
     if any(r is not None for r in queued):
         after_commit(session, outbox.wake)
+
+
+def unread_notifications(username: str, limit: int = 20) -> list[dict]:
+    with session_scope() as s:
+        rows = s.scalars(select(StaffNotification).where(StaffNotification.username == username,
+                                                         StaffNotification.read_at.is_(None))
+                         .order_by(StaffNotification.id.desc()).limit(limit))
+        return [{"id": n.id, "text": n.text, "created_at": iso(n.created_at), "ticket_id": n.ticket_id}
+                for n in rows]
+
+
+def mark_notifications_read(username: str) -> int:
+    with session_scope() as s:
+        res = s.execute(update(StaffNotification).where(StaffNotification.username == username,
+                                                        StaffNotification.read_at.is_(None))
+                        .values(read_at=now()))
+        return res.rowcount or 0

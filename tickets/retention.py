@@ -34,7 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from tickets.clock import local, now as clock_now
 from tickets.lifecycle import OPEN
 # The markers live with the models: the encrypted columns keep them readable for the SQL below.
-# FORGOTTEN_SUMMARY: tickets.service.forget_resident left nothing to purge.
+# FORGOTTEN_SUMMARY: tickets.residents.forget_resident left nothing to purge.
 from tickets.models import FORGOTTEN_SUMMARY, PURGED_SUMMARY, PURGED_TEXT, Message, Ticket, TicketNote
 
 log = logging.getLogger(__name__)

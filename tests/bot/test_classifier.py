@@ -101,3 +101,45 @@ def test_classify_api():
     r = client.post("/api/v1/classify", json={"items": [{"id": 1, "text": "离婚孩子归谁"}]})
     assert r.status_code == 200 and r.get_json()["results"][0]["domain"] == "婚姻家庭"
     assert client.post("/api/v1/classify", data="nope").status_code == 400
+
+
+def test_numpy_predictions_are_sklearns():
+    """The served model predicts with numpy (no scikit-learn in the serving processes); it must give what
+    the fitted TfidfVectorizer + LogisticRegression give, on every training text and on odd input."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.classifier import DomainClassifier, embed, load_examples, normalize_text
+
+    rows = load_examples()
+    texts = [normalize_text(r["text"]) for r in rows]
+    emb = embed(texts, cache=False)
+    domains = [r["domain"] for r in rows]
+    model = DomainClassifier().fit(texts, domains, [r["subtype"] for r in rows], emb)
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    X = hstack([csr_matrix(emb * 2.0), vec.fit_transform(texts)]).tocsr()
+    lr = LogisticRegression(C=model.C, max_iter=3000).fit(X, domains)
+    probe = texts + ["", "   ", "ABC Def  ghi", "欠钱不还\n\n怎么办", "我家 隔壁  的狗 天天叫", "a", "😀😀"]
+    probe_emb = embed(probe, cache=False)
+    want = lr.predict_proba(hstack([csr_matrix(probe_emb * 2.0), vec.transform(probe)]).tocsr())
+    got = model.predict_proba(probe, probe_emb)
+    assert list(lr.classes_) == model.classes_
+    assert np.allclose(got, want, atol=1e-9), float(np.abs(got - want).max())
+    assert np.allclose(model.tfidf.transform(probe).toarray(), vec.transform(probe).toarray(), atol=1e-12)
+
+
+def test_serving_the_classifier_never_imports_sklearn(tmp_path):
+    """Loading the cached model and classifying must not pull scikit-learn (~77 MB) into a server."""
+    import subprocess
+    import sys
+
+    from bot.classifier import get_model
+
+    get_model()  # the cache exists (built here if not)
+    code = ("import sys; from bot.classifier import classify; r = classify('老板拖欠工资三个月了怎么办'); "
+            "assert r['domain'] == '劳动纠纷', r; print(sorted(m for m in sys.modules if m.startswith('sklearn')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

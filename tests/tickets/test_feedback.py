@@ -1,5 +1,5 @@
 """Residents' 有帮助/没帮助 (tickets.feedback), the 未解答 inbox's items and drafts, and the intake
-routing with the urgency (tickets.service._create) that made the old before_flush hook redundant."""
+routing with the urgency (tickets.intake._create) that made the old before_flush hook redundant."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -223,7 +223,7 @@ def test_forget_resident_removes_feedback_and_items(db):
         assert s.scalars(select(UnansweredItem)).all() == []
 
 
-# The intake fix: tickets.service._create routes with the urgency and takes the Route's
+# The intake fix: tickets.intake._create routes with the urgency and takes the Route's
 # working-time deadlines itself (the before_flush hook in tickets.lifecycle is gone).
 
 def test_sunday_case_deadlines_are_in_working_time(sqlite_db):
