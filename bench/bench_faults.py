@@ -99,6 +99,14 @@ def pg_exec(sql: str, url: str = PG_ADMIN) -> None:
         conn.close()
 
 
+def _plain(value):
+    """A column the app encrypts at rest (outbox text, transcript), read back with the stack's data key
+    (MINGBAI_HOME/secrets/data.key of the stack this process started)."""
+    from mingbai import crypto_fields
+
+    return crypto_fields.decrypt(value, strict=True)
+
+
 def pg_query(url: str, sql: str, args: tuple = ()) -> list[tuple]:
     import psycopg2
 
@@ -722,8 +730,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         bounds = [("baseline", t0)] + [(e["fault"], e["t"]) for e in events]
         for s in load.sent:
             s.window = [n for n, b in bounds if s.t >= b][-1]
-        outbox = pg_query(db_url, "select id, resident_key, text, status, attempts, dedup_key, created_at, sent_at "
-                                  "from connector_outbox where channel = 'wechat' order by id")
+        outbox = [(r[0], r[1], _plain(r[2]), *r[3:]) for r in pg_query(
+            db_url, "select id, resident_key, text, status, attempts, dedup_key, created_at, sent_at "
+                    "from connector_outbox where channel = 'wechat' order by id")]
         dedup = {r[0]: {"state": r[1], "delivered": r[2]} for r in pg_query(
             db_url, "select msg_key, state, delivered from connector_inbound_dedup where channel = 'wechat'")}
         acc = account(load, list(api.sent), outbox, dedup)
@@ -823,9 +832,10 @@ def summarise(args, load: Load, acc: dict, events: list[dict], mon: Monitor, t0:
     state = stack.state()
     restarts = {n: p.get("restarts") for n, p in (state.get("processes") or {}).items()}
     # The transcript: each message recorded once (a turn run twice would record it twice).
-    rows = pg_query(db_url, "select resident_key, text, count(*) from messages where direction = 'in' "
-                            "and resident_key like 'wechat:oFaultBench%%' group by 1, 2")
-    got = {(r[0], r[1]): r[2] for r in rows}
+    got: dict = {}
+    for key, text in pg_query(db_url, "select resident_key, text from messages where direction = 'in' "
+                                      "and resident_key like 'wechat:oFaultBench%%'"):
+        got[(key, _plain(text))] = got.get((key, _plain(text)), 0) + 1
     want: dict = {}
     for s in load.sent + load.setup:
         want[(f"wechat:{s.openid}", s.text)] = want.get((f"wechat:{s.openid}", s.text), 0) + 1
