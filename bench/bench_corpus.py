@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     base_rss = rss_mib()
     searcher = get_searcher(Path(args.home) / "index", auto_build=False)
     cov = {"articles_in_force": int(len(searcher.L.art_ids)),
-           "with_vectors": int(0 if searcher.L.art_vecs is None else len(searcher.L.art_vecs))}
+           "with_vectors": searcher.L.art_vec_count}
     rows: dict[str, dict] = {}
     lat: list[float] = []
     answered = unsure = 0

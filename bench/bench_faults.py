@@ -835,7 +835,8 @@ def summarise(args, load: Load, acc: dict, events: list[dict], mon: Monitor, t0:
     got: dict = {}
     for key, text in pg_query(db_url, "select resident_key, text from messages where direction = 'in' "
                                       "and resident_key like 'wechat:oFaultBench%%'"):
-        got[(key, _plain(text))] = got.get((key, _plain(text)), 0) + 1
+        k = (key, _plain(text))
+        got[k] = got.get(k, 0) + 1
     want: dict = {}
     for s in load.sent + load.setup:
         want[(f"wechat:{s.openid}", s.text)] = want.get((f"wechat:{s.openid}", s.text), 0) + 1

@@ -59,7 +59,7 @@ for q in sets["short"][:50]:
 print(json.dumps({**out["dev"], "short": out["short"], "repeat_p50": float(np.percentile(rep, 50)),
                   "load_s": load_s, "rss_mb": rss(),
                   "rss_delta_mb": rss() - base, "articles": int(len(s.L.art_ids)),
-                  "vectors": int(0 if s.L.art_vecs is None else len(s.L.art_vecs)), "entries": len(s.L.entries)}))
+                  "vectors": s.L.art_vec_count, "entries": len(s.L.entries)}))
 """
 
 

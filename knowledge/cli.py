@@ -141,7 +141,7 @@ def cmd_stats(args) -> int:
     s = get_searcher()
     L = s.L
     print(json.dumps({
-        "articles_in_force": int(len(L.art_ids)), "articles_with_vectors": int(0 if L.faiss_art is None else L.faiss_art.ntotal),
+        "articles_in_force": int(len(L.art_ids)), "articles_with_vectors": L.art_vec_count,
         "laws": len(L.art_laws), "qa_entries": len(L.entries), "qa_texts": int(len(L.qa_owner)),
     }, ensure_ascii=False))
     return 0

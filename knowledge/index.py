@@ -387,6 +387,11 @@ class Loaded:
     faiss_art: object | None
 
     @property
+    def art_vec_count(self) -> int:
+        """How many articles have a vector (without copying them out of faiss)."""
+        return 0 if self.faiss_art is None else int(self.faiss_art.ntotal)
+
+    @property
     def art_vecs(self) -> np.ndarray | None:
         """(N, 384) float32 copy of the article vectors (for tuning and counts; search uses faiss_art)."""
         if self.faiss_art is None:
