@@ -585,6 +585,8 @@ def account(load: Load, deliveries: list[dict], outbox: list[tuple], dedup: dict
         if part in ("0",):
             if kind == "failure":
                 i["failures"] += 1
+            elif kind == "notice":  # 「系统正在恢复…」 sent late through the API: not an answer
+                i["notices"] += 1
             else:
                 i["events"].append(("late", d["t"]))
                 i["fallback"] |= kind == "fallback"

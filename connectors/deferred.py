@@ -55,12 +55,18 @@ def route_of(channel: str) -> str:
 
 
 def put(msg: InboundMessage, text: str, triage_line: Optional[str] = None) -> bool:
-    """Queue one message. True when it is the resident's only waiting message (tell them once)."""
+    """Queue one message. True when it is the resident's only waiting message (tell them once).
+    A message already queued (same channel and dedup key: a retry took over the turn that queued
+    it and then died) is not queued again: it would be answered twice."""
+    key = (msg.msg_key or None) and msg.msg_key[:160]
     with session_scope() as s:
+        if key and s.scalar(select(DeferredTurn.id).where(DeferredTurn.channel == msg.channel,
+                                                          DeferredTurn.msg_key == key).limit(1)) is not None:
+            return False
         first = s.scalar(select(DeferredTurn.id).where(DeferredTurn.resident_key == msg.resident_key)
                          .limit(1)) is None
         s.add(DeferredTurn(ref=uuid.uuid4().hex, resident_key=msg.resident_key, channel=msg.channel,
-                           route=route_of(msg.channel), msg_key=(msg.msg_key or None) and msg.msg_key[:160],
+                           route=route_of(msg.channel), msg_key=key,
                            text=text[:MAX_TEXT], triage_line=triage_line, attempts=0))
     _hint.set()
     log.info("bot down: a %s message queued for later", msg.channel)

@@ -71,12 +71,17 @@ _PUNCT = re.compile(r"[\s。，,.!！~～、]+")
 # it because they renew. A takeover of a live but stalled owner costs a second bot turn, not a
 # second answer: delivery is decided once (mark_delivered) for WeChat.
 #
-# Redis: SET NX with the lease as TTL while processing (renewed by the same heartbeat), replaced
-# by a long "done" key on finish. A "done" key answers at once; any other existing key falls
-# through to the DB check, so a Redis key can never block a legitimate takeover, and a failed DB
-# write after the NX removes the key again.
+# Redis: SET NX with the lease as TTL while processing, replaced by a long "done" key on finish.
+# A "done" key answers at once; any other existing key falls through to the DB check, so a Redis
+# key can never block a legitimate takeover, and a failed DB write after the NX removes the key
+# again. The heartbeat renews the DB rows only: a hung Redis (each call waits for its timeout)
+# must never delay the lease that the DB check trusts, or a retry takes over a live turn.
+# After a Redis error the fast path is skipped for REDIS_PAUSE_S, so an outage costs one timeout,
+# not one per call (claim, form hint …) inside WeChat's 5 s.
 
 DONE_TTL_S = 3 * 86400
+REDIS_PAUSE_S = 5.0
+_redis_down_until: dict[str, float] = {}  # URL -> monotonic time before which Redis is skipped
 
 
 @lru_cache(maxsize=4)
@@ -97,17 +102,21 @@ def _rkey(channel: str, msg_key: str) -> str:
 def _redis_do(fn) -> Optional[object]:
     """Run fn(redis client) when Redis is configured; None when it is not or is unreachable."""
     url = get_settings().redis_url
-    if not url:
+    if not url or time.monotonic() < _redis_down_until.get(url, 0.0):
         return None
     try:
         return fn(_redis(url))
     except Exception as e:  # Redis down: the DB row still deduplicates
         log.warning("redis dedup unavailable: %s", type(e).__name__)
+        _redis_down_until[url] = time.monotonic() + REDIS_PAUSE_S
         return None
 
 
 # Claims this process owns and is still working on: (channel, msg_key[:160]) -> claimed at.
 _inflight: dict[tuple[str, str], float] = {}
+# Of those, the ones taken over from a dead turn -> when that turn claimed the message: it may
+# have recorded the message already (process() then does not record it again).
+_retaken: dict[tuple[str, str], datetime] = {}
 _inflight_lock = threading.Lock()
 _heartbeat: Optional[threading.Thread] = None
 INFLIGHT_MAX_S = 600.0  # a claim never finished in 10 min (a bug, not a turn): stop renewing it
@@ -125,14 +134,17 @@ def _own(channel: str, key: str) -> None:
 def _release(channel: str, key: str) -> None:
     with _inflight_lock:
         _inflight.pop((channel, key), None)
+        _retaken.pop((channel, key), None)
 
 
 def renew_leases() -> int:
-    """Renew the lease of every claim this process is still working on. Returns rows renewed."""
+    """Renew the lease (the DB row; never Redis, see above) of every claim this process is still
+    working on. Returns rows renewed."""
     now_m = time.monotonic()
     with _inflight_lock:
         for k in [k for k, t in _inflight.items() if now_m - t > INFLIGHT_MAX_S]:
             _inflight.pop(k, None)
+            _retaken.pop(k, None)
         keys = list(_inflight)
     if not keys:
         return 0
@@ -147,15 +159,6 @@ def renew_leases() -> int:
                 .where(InboundDedup.channel == ch, InboundDedup.msg_key.in_(ks), InboundDedup.state != "done")
                 .values(updated_at=utcnow())
             ).rowcount or 0
-    ttl = max(1, math.ceil(_lease_s()))
-
-    def _touch(r):
-        pipe = r.pipeline()
-        for ch, key in keys:
-            pipe.set(_rkey(ch, key), "p", ex=ttl, xx=True)
-        pipe.execute()
-
-    _redis_do(_touch)
     return n
 
 
@@ -210,6 +213,11 @@ def _claim_db(channel: str, key: str, resident_key: str, lease: float) -> bool:
             .values(state="processing", updated_at=now)
         )
         won = res.rowcount == 1
+        if won:
+            since = s.scalar(select(InboundDedup.created_at)
+                             .where(InboundDedup.channel == channel, InboundDedup.msg_key == key))
+            with _inflight_lock:
+                _retaken[(channel, key)] = _aware(since or now)
     if won:
         log.warning("dedup: took over a stale %s turn (no lease renewal for %.0f s)", channel, lease)
     return won
@@ -327,6 +335,25 @@ def _pending_text(resident_key: str, text: Optional[str] = None, *, set_: bool =
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _recorded_since(resident_key: str, text: str, since: datetime) -> bool:
+    """A retried turn (the first one died): did the dead turn record the message already? It did
+    so after its claim (`since`), in its own process, so with a time not before it."""
+    from tickets.models import Message
+
+    try:
+        with session_scope() as s:
+            texts = s.scalars(
+                select(Message.text)
+                .where(Message.resident_key == resident_key, Message.direction == "in",
+                       Message.author == "resident", Message.created_at >= since)
+                .order_by(Message.id.desc()).limit(20)
+            ).all()
+        return text in texts
+    except Exception:  # unsure: record it (twice beats never)
+        log.exception("transcript check failed")
+        return False
 
 
 def _record(resident_key: str, direction: str, text: str, author: str, channel: str) -> None:
@@ -687,7 +714,9 @@ def process(msg: InboundMessage) -> list[str]:
         shown = f"[位置] {msg.label or ''} ({msg.lat},{msg.lon})"
     else:
         shown = text
-    _record(rk, "in", shown, "resident", ch)
+    since = _retaken.pop((ch, msg.msg_key[:160]), None) if msg.msg_key else None
+    if since is None or not _recorded_since(rk, shown, since):
+        _record(rk, "in", shown, "resident", ch)
 
     # Triage first: neither the consent notice nor a handoff may swallow a danger.
     tri = None
