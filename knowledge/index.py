@@ -11,6 +11,9 @@ Layout under MINGBAI_HOME/index/:
   dense_art.npy/.ids   e5 vectors (fp16) of the articles in force: the shipped ones after `kb build`,
                        the whole corpus after `kb ingest-laws` (built incrementally, BM25 serves meanwhile)
   art_shipped.npy      per BM25 row: the article is in the shipped (grassroots) set
+  bm25_asked.npz       BM25 weights, one row per question residents ask of an article (knowledge/asked/)
+  asked_art_ids.npy    the article (laws.sqlite id) each of those questions belongs to
+  dense_asked.npy      e5 query vectors of those questions
   meta.json; vectors are cached in MINGBAI_HOME/cache/kb-vectors.sqlite (keyed by text)
 """
 from __future__ import annotations
@@ -311,6 +314,37 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
             "seconds": round(time.time() - t, 2)}
 
 
+def build_asked(index_dir: Path, asked_dir: Path | None = None, *, workers: int = 1, progress: bool = True) -> dict:
+    """Residents' questions per article (knowledge/asked/): BM25 + e5 query vectors, linked by article id
+    (ids survive `kb ingest-laws`, BM25 row numbers do not)."""
+    from knowledge import asked as askedmod
+    from knowledge.embed import VectorCache, encode_many
+
+    t = time.time()
+    corpus = lawsmod.Corpus(index_dir / "laws.sqlite")
+    files = sorted(Path(asked_dir).glob("*.yml")) if asked_dir else None
+    texts, art_ids = [], []
+    for it in askedmod.load(files):
+        a = corpus.get(it.law, it.article)
+        if a is None:
+            continue  # out of force since it was written: never lead to it
+        for q in it.questions:
+            texts.append(q)
+            art_ids.append(a.id)
+    BM25.build([tokenize(q, bigrams=True) for q in texts], bigrams=True).save(index_dir / "bm25_asked")
+    np.save(index_dir / "asked_art_ids.npy", np.asarray(art_ids, np.int64))
+    st: dict = {}
+    bar = Progress(len(texts), "向量 (条文问法)", progress)
+    cache = VectorCache(cache_path(index_dir))
+    vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar, stats=st) if texts \
+        else np.zeros((0, 384), np.float32)
+    cache.close()
+    bar.close()
+    np.save(index_dir / "dense_asked.npy", np.asarray(vecs, np.float32))
+    return {"asked_questions": len(texts), "articles": len(set(art_ids)), "newly_encoded": st.get("encoded", 0),
+            "seconds": round(time.time() - t, 2)}
+
+
 def write_meta(index_dir: Path, **info) -> None:
     path = index_dir / "meta.json"
     meta = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -320,7 +354,7 @@ def write_meta(index_dir: Path, **info) -> None:
 
 
 def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir: Path = qamod.QA_DIR,
-          article_vectors: bool = True, workers: int = 2, progress: bool = True,
+          asked_dir: Path | None = None, article_vectors: bool = True, workers: int = 2, progress: bool = True,
           log: Callable[[str], None] = lambda s: None) -> dict:
     """Shipped statutes + curated Q&A. Idempotent: rows upsert, vectors come from the cache."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -340,6 +374,8 @@ def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir:
             (index_dir / name).unlink(missing_ok=True)
     info["qa"] = build_qa(index_dir, qa_dir, workers=workers, progress=progress)
     log(f"问答: {info['qa']}")
+    info["asked"] = build_asked(index_dir, asked_dir, workers=workers, progress=progress)
+    log(f"条文问法: {info['asked']}")
     info["build_seconds"] = round(time.time() - t, 2)
     write_meta(index_dir, build=info)
     return info
@@ -385,6 +421,10 @@ class Loaded:
     # The article vectors live only inside the faiss index (a numpy copy beside it cost ~8 MB per
     # process for the shipped laws, ~85 MB for the whole corpus); art_vecs rebuilds them on demand.
     faiss_art: object | None
+    # Residents' questions per article (None for an index built before knowledge/asked/ existed).
+    bm_asked: BM25 | None = None
+    asked_rows: np.ndarray | None = None  # BM25 article row of each question; -1 when not in force
+    asked_vecs: object | None = None  # faiss index (fp16) of the questions' e5 vectors, row = question
 
     @property
     def art_vec_count(self) -> int:
@@ -409,6 +449,16 @@ def _faiss(vecs: np.ndarray):
     return idx
 
 
+def _faiss_fp16(vecs: np.ndarray):
+    """Inner-product index holding fp16 codes: half the memory of float32 in every serving process,
+    cosines equal to ~1e-3 (the dense scale spans 0.16)."""
+    import faiss
+
+    idx = faiss.IndexScalarQuantizer(vecs.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    idx.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    return idx
+
+
 def is_built(index_dir: Path) -> bool:
     return all((index_dir / n).exists() for n in ("laws.sqlite", "bm25_art.npz", "bm25_qa.npz", "qa.json", "dense_qa.npy",
                                             "bm25_qa_ans.npz", "dense_qa_ans.npy"))
@@ -429,6 +479,16 @@ def load(index_dir: Path) -> Loaded:
         faiss_art = _faiss(np.asarray(art_vecs[keep], dtype=np.float32))
         del art_vecs
     qa_vecs = np.load(index_dir / "dense_qa.npy")
+    bm_asked = asked_rows = asked_vecs = None
+    if (index_dir / "bm25_asked.npz").exists() and (index_dir / "asked_art_ids.npy").exists():
+        row_of = {int(a): r for r, a in enumerate(art_ids)}
+        asked_rows = np.asarray([row_of.get(int(a), -1) for a in np.load(index_dir / "asked_art_ids.npy")], np.int64)
+        if len(asked_rows):
+            bm_asked = BM25.load(index_dir / "bm25_asked")
+            vpath = index_dir / "dense_asked.npy"
+            vecs = np.load(vpath) if vpath.exists() else None
+            if vecs is not None and len(vecs) == len(asked_rows):
+                asked_vecs = _faiss_fp16(vecs)
     return Loaded(
         corpus=lawsmod.Corpus(index_dir / "laws.sqlite"), entries=entries,
         bm_qa=BM25.load(index_dir / "bm25_qa"), qa_vecs=qa_vecs, qa_owner=np.load(index_dir / "qa_owner.npy"),
@@ -438,4 +498,5 @@ def load(index_dir: Path) -> Loaded:
         art_shipped=(np.load(index_dir / "art_shipped.npy") if (index_dir / "art_shipped.npy").exists()
                      else np.ones(len(art_ids), np.bool_)),
         art_vec_rows=art_vec_rows, faiss_art=faiss_art,
+        bm_asked=bm_asked, asked_rows=asked_rows, asked_vecs=asked_vecs,
     )

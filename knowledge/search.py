@@ -32,6 +32,7 @@ DEFAULTS = {
     "tau_qa": 0.52, "tau_art": 0.55, "len_relief": 0.0, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
     # whole-corpus article ranking (search_articles); calibrated by bench/corpus/calibrate.py
     "w_dense": 0.5, "w_lex": 0.5, "w_vote": 0.4, "w_prior": 0.15, "w_shipped": 0.05, "w_domain": 0.1,
+    "w_asked_lex": 0.3, "w_asked_dense": 0.3, "cand_asked": 30, "cand_asked_dense": 300,
     "expansion_weight": 0.5, "vote_floor": 0.35, "vote_k": 5, "vote_secondary": 0.8,
     "cand_lex": 200, "cand_dense": 200,
 }
@@ -255,15 +256,39 @@ class Searcher:
         tot = sum(w.values())
         return {d: v / tot for d, v in w.items()} if tot > 0 else {}
 
-    FEATURES = ("dense", "lex", "vote", "prior", "shipped", "domain", "law_named")
+    FEATURES = ("dense", "lex", "vote", "prior", "shipped", "domain", "law_named", "asked_lex", "asked_dense")
 
     def _weights(self) -> np.ndarray:
         c = self.c
         return np.asarray([c["w_dense"], c["w_lex"], c["w_vote"], c["w_prior"], c["w_shipped"], c["w_domain"],
-                           c["law_bonus"]], np.float32)
+                           c["law_bonus"], c["w_asked_lex"], c["w_asked_dense"]], np.float32)
+
+    def _asked(self, text: str, qv: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per article row: how closely the resident's words match what residents ask of it (lexical
+        and by meaning, the best of its questions)."""
+        L = self.L
+        if L.bm_asked is None or L.asked_rows is None:
+            return None
+        n = len(L.art_ids)
+        ok = L.asked_rows >= 0
+        rows = L.asked_rows[ok]
+        lex = np.zeros(n, np.float32)
+        raw, norm = L.bm_asked.scores(L.bm_asked.query_terms(text))
+        if len(raw) == len(ok):
+            np.maximum.at(lex, rows, np.minimum(raw / norm, 1.0)[ok].astype(np.float32))
+        dense = np.zeros(n, np.float32)
+        if qv is not None and L.asked_vecs is not None and L.asked_vecs.ntotal:
+            # The closest questions only: the rest score 0 on the clipped dense scale anyway.
+            k = min(int(self.c["cand_asked_dense"]), L.asked_vecs.ntotal)
+            D, I = L.asked_vecs.search(qv.reshape(1, -1).astype(np.float32), k)
+            q_rows = L.asked_rows[I[0][I[0] >= 0]]
+            keep = q_rows >= 0
+            np.maximum.at(dense, q_rows[keep], self._dense_norm(D[0][I[0] >= 0][keep]).astype(np.float32))
+        return lex, dense
 
     def _features(self, rows: np.ndarray, b: np.ndarray, dense_by_row: dict[int, float], votes: dict[int, float],
-                  qa_hits: list[QAHit], domain: str | None, law_ix: set[int]) -> np.ndarray:
+                  qa_hits: list[QAHit], domain: str | None, law_ix: set[int],
+                  asked: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """One row per candidate article, columns as FEATURES; the score is a weighted sum."""
         L, c = self.L, self.c
         d = np.asarray([dense_by_row.get(int(r), np.nan) for r in rows], np.float32)
@@ -280,8 +305,10 @@ class Searcher:
             if vec is not None:
                 dp += wt * vec[laws_of]
         named = np.isin(laws_of, list(law_ix)).astype(np.float32) if law_ix else np.zeros(len(rows), np.float32)
+        a_lex, a_dense = (asked[0][rows], asked[1][rows]) if asked is not None else (np.zeros(len(rows), np.float32),) * 2
         return np.stack([d, b, np.asarray([votes.get(int(r), 0.0) for r in rows], np.float32),
-                         self.law_prior[laws_of], L.art_shipped[rows].astype(np.float32), dp, named], axis=1)
+                         self.law_prior[laws_of], L.art_shipped[rows].astype(np.float32), dp, named,
+                         a_lex, a_dense], axis=1)
 
     def search_articles(self, text: str, qv: np.ndarray | None, k: int = 5, mode: str = "hybrid",
                         laws: list[str] | None = None, civil_only: bool = False,
@@ -291,6 +318,7 @@ class Searcher:
 
         score = w_dense·dense + w_lex·lexical(typed + expanded words) + w_vote·curated vote
                 + w_prior·law prior + w_domain·domain prior (+ law_bonus when the law is named)
+                + w_asked_lex / w_asked_dense·match with what residents ask of the article
         Articles without a vector yet (background build) get art_no_vector_weight·lexical for the
         dense share. Modes bm25 / dense keep one signal only (benchmarks).
         """
@@ -326,6 +354,12 @@ class Searcher:
                     cand.add(row)
         votes = self._votes(qa_hits or [], exclude_entry) if mode == "hybrid" else {}
         cand |= set(votes)
+        asked = self._asked(text, qv) if mode == "hybrid" else None
+        if asked is not None:
+            m = int(c["cand_asked"])
+            for v in asked:
+                top = np.argpartition(-v, min(m, n - 1))[:m]
+                cand |= set(top[v[top] > 0].tolist())
         if civil_only:
             cand |= set(np.nonzero(self._civil_mask)[0][np.argsort(-lex[self._civil_mask])[:50]].tolist())
             cand = {r for r in cand if self._civil_mask[r]}
@@ -343,7 +377,7 @@ class Searcher:
         elif mode == "dense":
             s = np.asarray([dense_by_row.get(int(r), 0.0) for r in rows], np.float32)
         else:
-            F = self._features(rows, b, dense_by_row, votes, qa_hits or [], domain, law_ix)
+            F = self._features(rows, b, dense_by_row, votes, qa_hits or [], domain, law_ix, asked)
             if self.capture is not None:
                 self.capture.append((rows, F))
             s = F @ self._weights()

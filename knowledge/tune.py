@@ -5,7 +5,7 @@ candidate's feature row (Searcher.FEATURES), then searches weights offline (rand
 coordinate steps, maximising MRR with R@1 as tie-break). The article confidence bar `tau_art` is
 set so that at most `--unsure` of the dev questions that have a gold article get "not sure".
 Written to knowledge/calibration.json. The held-out set (bench/corpus/heldout.jsonl) is never read.
-Hand-written because it is a small search over seven numbers on cached features; no library
+Hand-written because it is a small search over nine numbers on cached features; no library
 offers that for our feature layout.
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 
 from knowledge.search import CALIBRATION_PATH, Searcher
 
-WEIGHT_KEYS = ("w_dense", "w_lex", "w_vote", "w_prior", "w_shipped", "w_domain", "law_bonus")
+WEIGHT_KEYS = ("w_dense", "w_lex", "w_vote", "w_prior", "w_shipped", "w_domain", "law_bonus", "w_asked_lex",
+               "w_asked_dense")
 
 
 def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:

@@ -33,6 +33,6 @@ def kb(session_home, _vector_cache):
     from mingbai.settings import get_settings
 
     index_dir = get_settings().index_dir
-    index.build(index_dir, qa_dir=DATA, article_vectors=False, workers=1, progress=False)
+    index.build(index_dir, qa_dir=DATA, asked_dir=DATA / "asked", article_vectors=False, workers=1, progress=False)
     reset_cache()
     return get_searcher(index_dir)
