@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["round", "foundation", "model", "knowledge", "reindex", "corpus", "bot", "routing", "memory", "tickets", "tickets_report", "channels", "load",
+ORDER = ["round", "foundation", "model", "knowledge", "reindex", "corpus", "corpus_heldout2", "bot", "routing", "memory", "tickets", "tickets_report", "channels", "load", "load_session4",
          "faults"]
 # Benchmarks that need a prepared whole-corpus home or a running stack print how to run them and
 # keep their last results (bench/results/<name>.md), written with the machine and date inside.
