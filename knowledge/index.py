@@ -467,21 +467,20 @@ def is_built(index_dir: Path) -> bool:
 def load(index_dir: Path) -> Loaded:
     entries = [qamod.Entry(**d) for d in json.loads((index_dir / "qa.json").read_text(encoding="utf-8"))]
     art_ids = np.load(index_dir / "art_ids.npy")
+    row_of = {int(a): r for r, a in enumerate(art_ids)}  # article id -> BM25 row
     art_vec_rows = faiss_art = None
     if (index_dir / "dense_art.npy").exists():
         art_vecs = np.load(index_dir / "dense_art.npy", mmap_mode="r")
         dense_ids = np.load(index_dir / "dense_art_ids.npy")
         n = min(len(art_vecs), len(dense_ids))  # a background build may be publishing right now
         art_vecs, dense_ids = art_vecs[:n], dense_ids[:n]
-        pos = {int(a): i for i, a in enumerate(art_ids)}
-        keep = [i for i, a in enumerate(dense_ids) if int(a) in pos]  # drop superseded since
-        art_vec_rows = np.asarray([pos[int(dense_ids[i])] for i in keep], np.int64)
+        keep = [i for i, a in enumerate(dense_ids) if int(a) in row_of]  # drop superseded since
+        art_vec_rows = np.asarray([row_of[int(dense_ids[i])] for i in keep], np.int64)
         faiss_art = _faiss(np.asarray(art_vecs[keep], dtype=np.float32))
         del art_vecs
     qa_vecs = np.load(index_dir / "dense_qa.npy")
     bm_asked = asked_rows = asked_vecs = None
     if (index_dir / "bm25_asked.npz").exists() and (index_dir / "asked_art_ids.npy").exists():
-        row_of = {int(a): r for r, a in enumerate(art_ids)}
         asked_rows = np.asarray([row_of.get(int(a), -1) for a in np.load(index_dir / "asked_art_ids.npy")], np.int64)
         if len(asked_rows):
             bm_asked = BM25.load(index_dir / "bm25_asked")

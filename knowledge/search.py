@@ -30,7 +30,7 @@ DEFAULTS = {
     "lo": 0.84, "hi": 0.95, "alpha": 0.5, "domain_bonus": 0.04, "domain_penalty": 0.04,
     "ans_lex": 0.2, "ans_dense": 0.1, "ans_lo": 0.80, "ans_hi": 0.92,
     "tau_qa": 0.52, "tau_art": 0.55, "len_relief": 0.0, "art_no_vector_weight": 0.85, "law_bonus": 0.15,
-    # whole-corpus article ranking (search_articles); calibrated by bench/corpus/calibrate.py
+    # whole-corpus article ranking (search_articles); calibrated by knowledge/tune.py
     "w_dense": 0.5, "w_lex": 0.5, "w_vote": 0.4, "w_prior": 0.15, "w_shipped": 0.05, "w_domain": 0.1,
     "w_asked_lex": 0.3, "w_asked_dense": 0.3, "cand_asked": 30, "cand_asked_dense": 300,
     "expansion_weight": 0.5, "vote_floor": 0.35, "vote_k": 5, "vote_secondary": 0.8,
@@ -281,9 +281,10 @@ class Searcher:
             # The closest questions only: the rest score 0 on the clipped dense scale anyway.
             k = min(int(self.c["cand_asked_dense"]), L.asked_vecs.ntotal)
             D, I = L.asked_vecs.search(qv.reshape(1, -1).astype(np.float32), k)
-            q_rows = L.asked_rows[I[0][I[0] >= 0]]
-            keep = q_rows >= 0
-            np.maximum.at(dense, q_rows[keep], self._dense_norm(D[0][I[0] >= 0][keep]).astype(np.float32))
+            found = I[0] >= 0
+            q_rows, cos = L.asked_rows[I[0][found]], D[0][found]
+            keep = q_rows >= 0  # a question whose article left the corpus in force
+            np.maximum.at(dense, q_rows[keep], self._dense_norm(cos[keep]).astype(np.float32))
         return lex, dense
 
     def _features(self, rows: np.ndarray, b: np.ndarray, dense_by_row: dict[int, float], votes: dict[int, float],
