@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import re
 import threading
 from functools import lru_cache
@@ -258,25 +257,9 @@ def get_model() -> DomainClassifier:
     if _model is None:
         with _model_lock:
             if _model is None:
-                path = _cache_path()
-                model = None
-                # A fresh data dir (tests) may reuse the one `make setup` cached in ./var.
-                shipped = PROJECT_ROOT / "var" / "bot" / path.name
-                if not path.exists() and shipped.exists():
-                    path = shipped
-                if path.exists():
-                    try:
-                        model = pickle.loads(path.read_bytes())
-                    except Exception:
-                        log.warning("classifier cache unreadable, retraining: %s", path)
-                if model is None:
-                    model = train()
-                    path = _cache_path()
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_bytes(pickle.dumps(model))
-                    tmp.replace(path)
-                _model = model
+                from bot import model_cache
+
+                _model = model_cache.load_or_train(_cache_path().name, train)
     return _model
 
 

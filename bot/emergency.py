@@ -846,6 +846,34 @@ def triage(text, semantic: bool = True, wait: bool = False, vector=None) -> Opti
         return None
 
 
+def danger_for(text, kinds: Optional[List[str]] = None, via: str = "model") -> Optional[Dict]:
+    """A danger_now result for a message another judge (bot.road) found dangerous: the kind of the
+    nearest bank example, then the kinds the rules see in its words (past or not) or the given ones."""
+    t = _prepare(text)
+    if not t:
+        return None
+    try:
+        from bot import emergency_semantic
+
+        # The nearest example's kind leads (「密码留给儿子了 这辈子就到这了」 is self-harm, though 密码 is
+        # a fraud word); what the rules see in the words adds its hotlines.
+        near = emergency_semantic.nearest_kind(text)
+        ruled = [kind for kind, check in _CHECKS if check(t)] or [k for k in kinds or [] if k in _REPLIES]
+        found = ([near] if near in _REPLIES else []) + [k for k in ruled if k != near]
+        return _danger(found or ["medical"], t, via)
+    except Exception:  # pragma: no cover - a rule bug must not break a turn
+        return _danger(["medical"], t, via)
+
+
+def past_for(text) -> Dict:
+    """The harm_past line for a message whose alarm another judge withdrew (no alarm, a hotline line)."""
+    t = _prepare(text)
+    try:
+        return _harm_past(t) or _past_line(t)
+    except Exception:  # pragma: no cover
+        return _past_line(t)
+
+
 def detect(text, semantic: bool = True, wait: bool = False, vector=None) -> Optional[Dict]:
     """Return {"kind", "kinds", "hotlines", "reply", "via", "tier", "line"} for danger_now, else None.
 

@@ -158,3 +158,17 @@ def nearest(text: str, wait: bool = False, vector=None) -> Optional[dict]:
     if votes < MIN_VOTES and margin < MIN_MARGIN:
         return None
     return {"kind": _state["kinds"][i], "cosine": round(float(sims[i]), 4), "neighbour": _state["texts"][i]}
+
+
+def nearest_kind(text: str, vector=None) -> Optional[str]:
+    """The kind of the most similar danger_now example, however far (for a danger found elsewhere)."""
+    if not text or not ready(wait=True):
+        return None
+    try:
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1) if vector is not None else _embed([text[:500]], True)[0]
+        sims = _state["bank"] @ vec
+        sims[~_state["labels"]] = -1.0
+        return _state["kinds"][int(np.argmax(sims))]
+    except Exception:
+        log.exception("emergency nearest kind failed")
+        return None

@@ -374,6 +374,7 @@ REPROMPT = {"dispute_summary": "请再说说发生了什么事。", "other_party
             "phone": "请留一个方便联系的手机号。", "preferred_time": "什么时间联系您方便？",
             "consent": "同意把这些信息交给调解员吗？回复「同意」或「不同意」。"}
 RESUME_FORM = "我们接着登记："
+FORGET_CONFIRM = "您是想删除您在这里留下的信息和聊天记录吗？如果是，请回复「删除我的信息」，删除后不能恢复。"
 OUT_OF_SCOPE = "这个我帮不上忙。我能做的是：解答法律问题、登记纠纷找调解员、查办理进度。您有这方面的事吗？"
 _QUESTION = re.compile(r"(吗|呢|么|怎么|咋|啥|什么|多少|能不能|可不可以|可以|是否|会不会|要不要|有没有|？|\?)")
 
@@ -562,13 +563,13 @@ def _defer(msg: InboundMessage, text: str, tri: Optional[dict]) -> list[str]:
 
 
 def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> list[str]:
-    """Answer-first routing for a consented resident (not in a handoff): see bot/router.py.
+    """Answer-first routing for a consented resident (not in a handoff): see bot/road.py.
 
     With the bot (Rasa or the action server) down: questions are answered from the knowledge base,
     out-of-scope gets its polite text, 删除我的信息 is done at once, and everything else is queued
     and answered once the bot is back (connectors.deferred). While a resident's earlier messages
     still wait, a new one goes behind them, so the answers keep the order the messages came in."""
-    from bot import rasa_client, router
+    from bot import rasa_client, road, router
     from tickets import service
 
     if service.in_handoff(msg.resident_key):
@@ -598,18 +599,18 @@ def _converse(msg: InboundMessage, text: str, tri: Optional[dict] = None) -> lis
             else:
                 texts = _rasa(msg, text, text, extra)  # a slot answer: the form validates it
             _note_form(msg.resident_key, act not in ("cancel", "handoff", "forget"))
-        elif act:
-            texts = _rasa(msg, FORCED[act], text)
-            _note_form(msg.resident_key, act == "mediation")
-        elif router.out_of_scope(text):
-            texts = _rasa(msg, "/out_of_scope", text)
-            _note_form(msg.resident_key, False)
-        elif router.needs_visit(text):
-            texts = _rasa(msg, "/report_dispute", text)
-            _note_form(msg.resident_key, True)
         else:
-            texts = _rasa(msg, "/ask_legal_question", text, extra)
-            _note_form(msg.resident_key, False)
+            way = road.road(text, act)
+            if way == "answer":
+                texts = _rasa(msg, "/ask_legal_question", text, extra)
+            elif way == "out_of_scope":
+                texts = _rasa(msg, "/out_of_scope", text)
+            elif way == "forget_confirm":
+                _set_result(_result("forget"))
+                texts = [FORGET_CONFIRM]
+            else:
+                texts = _rasa(msg, FORCED[way], text)
+            _note_form(msg.resident_key, way == "mediation")
     except rasa_client.RasaUnavailable:
         if draining:
             raise  # the drain stops and tries again later
@@ -682,7 +683,7 @@ def _forget_now(msg: InboundMessage) -> list[str]:
 
 def process(msg: InboundMessage) -> list[str]:
     """Everything after dedup. Returns the texts to send back (already recorded)."""
-    from bot import emergency
+    from bot import emergency, road
     from tickets import service
 
     rk, ch = msg.resident_key, msg.channel
@@ -721,7 +722,7 @@ def process(msg: InboundMessage) -> list[str]:
     # Triage first: neither the consent notice nor a handoff may swallow a danger.
     tri = None
     if text:
-        tri = emergency.triage(text)
+        tri = road.triage(text)
         if tri and tri.get("tier") == "danger_now":
             replies.append(tri["reply"])
             answer = _answer_too(text)  # the question in the message is answered as well

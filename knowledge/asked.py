@@ -19,7 +19,7 @@ from knowledge.laws import Article, law_key, load_articles
 
 ASKED_DIR = Path(__file__).resolve().parent / "asked"
 _ART_NUM = re.compile(r"第[一二三四五六七八九十百千零〇两0-9]+条")
-MIN_LEN, MAX_LEN, MAX_PER_ARTICLE = 6, 90, 4
+MIN_LEN, MAX_LEN, MAX_PER_ARTICLE = 6, 90, 6
 VERBATIM = 12  # a question sharing this many consecutive characters with the article pasted it
 
 

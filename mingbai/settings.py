@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # retry window (tries ~5 s and ~10 s after the first) for WeChat's own retries to rescue it.
     dedup_lease_s: float = Field(6.0, ge=2, le=600)
 
+    # The learned road (bot/road.py): off = the rules alone decide alarms and roads, as before it.
+    road_model: bool = True
+
     # Embedding threads: 1 per process is fastest and stable on small machines.
     threads: int = Field(1, ge=1, le=64)
     log_level: str = "INFO"

@@ -43,8 +43,15 @@ def _emergency() -> None:
     emergency_semantic.ready(wait=True)
 
 
+def _road() -> None:
+    from bot import road
+
+    road.probabilities("老板拖欠工资怎么办")
+
+
 STEPS: list[tuple[str, Callable[[], None]]] = [
-    ("encoder", _encoder), ("index", _index), ("classifier", _classifier), ("emergency", _emergency)]
+    ("encoder", _encoder), ("index", _index), ("classifier", _classifier), ("emergency", _emergency),
+    ("road", _road)]
 
 
 def selected() -> list[str]:

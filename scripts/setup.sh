@@ -61,7 +61,9 @@ H0=${MINGBAI_HOME:-var}; mkdir -p "$H0/logs"
 step 4 "知识库索引 Knowledge index (后台并行 / in the background, log: $H0/logs/kb-build.log)"
 $APP kb build --quiet > "$H0/logs/kb-build.log" 2>&1 &
 KB_PID=$!
-trap 'kill $KB_PID 2>/dev/null || true' EXIT  # a failed later step stops it too
+.venv-app/bin/python -m bot.road_model > "$H0/logs/road-model.log" 2>&1 &  # the learned road (bot/road.py), cached
+ROAD_PID=$!
+trap 'kill $KB_PID $ROAD_PID 2>/dev/null || true' EXIT  # a failed later step stops them too
 
 step 5 "Rasa 运行环境 Rasa runtime (Python 3.10)"
 PY310=$(find_python 3.10) || die "找不到 Python 3.10 (Rasa 3.6 需要 ≤3.10)。请安装: pyenv install 3.10.13"
@@ -80,7 +82,10 @@ else echo "  未安装 chromium: 浏览器测试需要 sudo apt-get install chro
 step 7 "Rasa 模型 Rasa model"
 RASA_RC=0; $APP rasa train || RASA_RC=$?
 KB_RC=0; wait $KB_PID || KB_RC=$?
+ROAD_RC=0; wait $ROAD_PID || ROAD_RC=$?
 trap - EXIT
+tail -n 1 "$H0/logs/road-model.log"
+[ "$ROAD_RC" = 0 ] || die "路线模型训练失败 (python -m bot.road_model)，见 $H0/logs/road-model.log"
 tail -n 3 "$H0/logs/kb-build.log"
 [ "$KB_RC" = 0 ] || die "知识库索引建立失败 (kb build)，见 $H0/logs/kb-build.log"
 [ "$RASA_RC" = 0 ] || die "Rasa 模型训练失败 (rasa train)"

@@ -128,3 +128,21 @@ def test_a_not_sure_answer_after_consent_files_the_held_question(client, rasa, m
         questions = [i.question for i in items]
     assert gateway.last_result().get("confident") is False
     assert questions == [question]
+
+
+def test_a_deletion_the_rules_do_not_hear_is_asked_before_anything_is_deleted(client, rasa):
+    from tickets import service
+
+    rk = "rest:route-forget-guess"
+    consent(rk)
+    assert _turn(rk, "你们帮我把那些聊天的东西弄没了，我不想留") == [gateway.FORGET_CONFIRM]
+    assert rasa.intents[(rk, "/delete_my_data")] == 0 and service.has_consent(rk)  # nothing deleted yet
+    assert gateway.last_result()["outcome"] == "forget"
+
+
+def test_danger_only_the_model_hears_raises_the_alarm(client, rasa):
+    rk = "rest:route-model-danger"
+    consent(rk)
+    replies = _turn(rk, "孩子们以后就拜托你们了 我累了不想再撑了")
+    assert gateway.last_result()["outcome"] == "emergency"
+    assert "12356" in replies[0]

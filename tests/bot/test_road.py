@@ -1,0 +1,122 @@
+"""The learned road (bot/road.py, bot/road_model.py) beside the rules. Messages written for these
+tests, not taken from any evaluation set; the examples it learns from are kept apart from the
+held-out sets (checked below)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bot import emergency, road, road_model, router
+
+ROOT = Path(__file__).resolve().parents[2]
+HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout" / "consultations.jsonl",
+            ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl"]
+TUNING = ROOT / "eval" / "bot" / "dev3" / "messages.jsonl"
+OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"\W", "", text)
+    return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
+
+
+def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
+    held = [_bigrams(r["text"]) for p in HELD_OUT for r in _rows(p)]
+    assert len(held) > 1000
+    close = []
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + [TUNING]:
+        for r in _rows(path):
+            b = _bigrams(r["text"])
+            if any(len(b & h) / len(b | h) >= 0.6 for h in held):
+                close.append(f"{path.name}:{r['id']} {r['text']}")
+    assert not close, "examples or dev3 too close to a held-out text:\n" + "\n".join(close[:20])
+
+
+def test_examples_are_labelled_consistently():
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + [TUNING]:
+        for r in _rows(path):
+            assert r["outcome"] in OUTCOMES, r
+            assert (r["outcome"] == "emergency") == bool(r["emergency"]) == (r["tier"] == "danger_now"), r
+    labels = {y for _, y in road_model.examples()}
+    assert labels == {"emergency", "not_emergency", *road_model.ROADS}
+
+
+@pytest.mark.parametrize("text", [
+    "孩子们以后就拜托你们了 我累了不想再撑了",            # a goodbye, no self-harm word
+    "我奶奶吃完蘑菇就开始说胡话 嘴唇都紫了",              # poisoning told as symptoms
+    "店里的老板把我们几个关在后屋不让出去 说不干满一年别想走",  # confinement now
+])
+def test_danger_the_rules_miss_raises_the_alarm(text):
+    assert (emergency.triage(text, wait=True) or {}).get("tier") != emergency.DANGER_NOW
+    found = road.triage(text)
+    assert found["tier"] == emergency.DANGER_NOW and found["via"] == "model"
+    assert found["reply"] and found["hotlines"]
+
+
+@pytest.mark.parametrize("text", [
+    "去年我家厨房着过一次火，烧坏了邻居的墙，现在邻居要我赔三万，合理吗",
+    "我前夫三年前威胁过要杀我全家，现在他出狱了，我能申请保护令吗",
+])
+def test_a_rule_alarm_on_harm_long_past_is_withdrawn_with_a_hotline_line(text):
+    assert emergency.triage(text, wait=True)["tier"] == emergency.DANGER_NOW  # the words alone alarm
+    found = road.triage(text)
+    assert found["tier"] == emergency.HARM_PAST and found["line"] and found["withdrawn"]
+
+
+@pytest.mark.parametrize("text", [
+    "我们家跟隔壁因为宅基地吵了好几年，今天他们又来量地，我老公跟他们理论，现在他们家老三拎着斧头在我家门口转，我想问问宅基地到底归谁",
+    "楼道里全是黑烟 往屋里钻 门把手烫得不敢摸",
+    "银行的人说我卡被冻结了 让我下载个软件 共享屏幕 我正在操作",
+])
+def test_danger_now_stays_an_emergency(text):
+    assert road.triage(text)["tier"] == emergency.DANGER_NOW
+
+
+def test_anger_and_past_harm_are_no_emergency():
+    for text in ["气死我了，包工头又说下个月才结工钱", "前年被人拿刀砍伤过 凶手判了 民事赔偿还能要吗",
+                 "孩子上个月在学校被同学推下楼梯摔断了胳膊，学校说不归他们管，我们能告学校吗"]:
+        assert (road.triage(text) or {}).get("tier") != emergency.DANGER_NOW, text
+
+
+@pytest.mark.parametrize("text, way", [
+    ("帮我编一段关于分家的快板词", "out_of_scope"),
+    ("邻居家装修把承重墙砸了 我家墙都裂缝了 你们赶紧派人来看看", "mediation"),
+    ("跟机器说不明白 找个真人给我打电话", "handoff"),
+    ("我去年登记的那个土地的事到底有没有人管", "status"),
+    ("气死我了，包工头又说下个月才结工钱", "answer"),
+    ("你好", "greet"),
+])
+def test_roads(text, way):
+    assert road.road(text, router.act(text)) == way
+
+
+def test_deleting_needs_the_rules_a_guess_only_asks():
+    guess = "你们帮我把那些聊天的东西弄没了，我不想留"
+    assert router.act(guess) is None
+    assert road.road(guess, None) == "forget_confirm"
+    assert road.road("删除我的信息", router.act("删除我的信息")) == "forget"
+    assert road.road("好的", "affirm") == "affirm"  # context acts stay the rules' call
+
+
+def test_switched_off_the_rules_decide_alone(monkeypatch):
+    from mingbai.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "road_model", False)
+    text = "孩子们以后就拜托你们了 我累了不想再撑了"
+    assert road.triage(text) == emergency.triage(text)
+    assert road.road("帮我编一段关于分家的快板词", None) == ("out_of_scope" if router.out_of_scope("帮我编一段关于分家的快板词") else "answer")
+
+
+def test_the_model_reads_sentences_of_a_long_message():
+    story = ("我跟我老公结婚十年了，这几年他在外面欠了不少钱，我想问离婚的话债要不要我一起还。"
+             "他刚才喝了酒回来把煤气灶打开了不关，说要大家一起死，我抱着孩子躲在卫生间")
+    whole, part = road.danger(story)
+    assert part > whole or whole >= road.P_DANGER
+    assert road.triage(story)["tier"] == emergency.DANGER_NOW
