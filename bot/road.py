@@ -53,6 +53,14 @@ def danger(text: str, vector=None) -> tuple[float, float]:
     return whole, max(r["emergency"] for r in model.predict(clean, embed(clean)))
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _readable(text) -> bool:
+    """The model learned Chinese: a message with no Chinese words in it (code, a URL, emoji) is the rules' alone."""
+    return isinstance(text, str) and len(_CJK.findall(text)) >= 2
+
+
 def enabled() -> bool:
     try:
         from mingbai.settings import get_settings
@@ -63,7 +71,7 @@ def enabled() -> bool:
 
 
 def probabilities(text: str, vector=None) -> Optional[dict]:
-    if not enabled():
+    if not enabled() or not _readable(text):
         return None
     try:
         from bot import road_model
@@ -77,7 +85,7 @@ def probabilities(text: str, vector=None) -> Optional[dict]:
 def triage(text, vector=None) -> Optional[dict]:
     """emergency.triage, with the danger model's vote. Never raises."""
     tri = emergency.triage(text, vector=vector)
-    if not isinstance(text, str) or not text.strip() or not enabled():
+    if not _readable(text) or not enabled():
         return tri
     try:
         whole, part = danger(text, vector)

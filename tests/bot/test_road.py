@@ -120,3 +120,9 @@ def test_the_model_reads_sentences_of_a_long_message():
     whole, part = road.danger(story)
     assert part > whole or whole >= road.P_DANGER
     assert road.triage(story)["tier"] == emergency.DANGER_NOW
+
+
+def test_text_without_chinese_is_left_to_the_rules():
+    for text in ["'; DROP TABLE messages; --", "<script>alert(1)</script>", "👍👍"]:
+        assert road.probabilities(text) is None
+        assert road.triage(text) == emergency.triage(text)

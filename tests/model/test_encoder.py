@@ -169,5 +169,5 @@ def test_warmup_step_selection(monkeypatch):
     monkeypatch.setenv("MINGBAI_WARM", "encoder, emergency")
     assert warmup.selected() == ["encoder", "emergency"]
     monkeypatch.delenv("MINGBAI_WARM")
-    assert warmup.selected() == ["encoder", "index", "classifier", "emergency"]
+    assert warmup.selected() == ["encoder", "index", "classifier", "emergency", "road"]
     assert warmup.warm_serving(["encoder"]).keys() == {"encoder"}
