@@ -14,15 +14,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["round", "foundation", "model", "knowledge", "reindex", "corpus", "corpus_heldout2", "bot", "routing", "routing_session5", "routing_session5_rules", "memory", "tickets", "tickets_report", "channels", "load", "load_session4",
+ORDER = ["round", "foundation", "model", "knowledge", "reindex", "corpus", "corpus_heldout2", "corpus_session5", "corpus_heldout2_session5", "bot", "routing", "routing_session5", "routing_session5_rules", "memory", "tickets", "tickets_report", "channels", "load", "load_session4",
          "faults"]
 # Benchmarks that need a prepared whole-corpus home or a running stack print how to run them and
 # keep their last results (bench/results/<name>.md), written with the machine and date inside.
 NEEDS_SETUP = {"corpus": "bench/bench_corpus.py --home HOME (a MINGBAI_HOME with `kb ingest-laws ../shared/laws`)",
                "routing": "bench/bench_routing.py --web URL (a running `mingbai run`)",
-               "routing_session5": "bench/bench_routing.py --web URL --sets eval/bot/dev3/messages.jsonl,… --out "
-                                   "bench/results/routing_session5.md (a running `mingbai run`)",
-               "routing_session5_rules": "the same against `MINGBAI_ROAD_MODEL=0 mingbai run` (the rules alone)",
                "load": "flock /tmp/mingbai-bench.lock .venv-app/bin/python bench/bench_load.py (starts both profiles' "
                        "stacks; needs PostgreSQL, Redis and RabbitMQ on 127.0.0.1; ~15 min)",
                # Kills Rasa and the action server of its own stack and restarts the machine's
