@@ -61,7 +61,8 @@ H0=${MINGBAI_HOME:-var}; mkdir -p "$H0/logs"
 step 4 "知识库索引 Knowledge index (后台并行 / in the background, log: $H0/logs/kb-build.log)"
 $APP kb build --quiet > "$H0/logs/kb-build.log" 2>&1 &
 KB_PID=$!
-.venv-app/bin/python -m bot.road_model > "$H0/logs/road-model.log" 2>&1 &  # the learned road (bot/road.py), cached
+# The learned road (bot/road.py), fitted and cached; niced: the index build beside it is the longest step.
+nice -n 10 .venv-app/bin/python -m bot.road_model > "$H0/logs/road-model.log" 2>&1 &
 ROAD_PID=$!
 trap 'kill $KB_PID $ROAD_PID 2>/dev/null || true' EXIT  # a failed later step stops them too
 
@@ -80,7 +81,7 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else echo "  未安装 chromium: 浏览器测试需要 sudo apt-get install chromium fonts-noto-cjk"; fi
 
 step 7 "Rasa 模型 Rasa model"
-RASA_RC=0; $APP rasa train || RASA_RC=$?
+RASA_RC=0; nice -n 5 $APP rasa train || RASA_RC=$?  # niced too: the index build is the longest step
 KB_RC=0; wait $KB_PID || KB_RC=$?
 ROAD_RC=0; wait $ROAD_PID || ROAD_RC=$?
 trap - EXIT
