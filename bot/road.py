@@ -119,7 +119,7 @@ def road(text: str, act: Optional[str] = None, probs: Optional[dict] = None) -> 
             return act
         if router.out_of_scope(text):
             return "out_of_scope"
-        return "intake" if router.needs_visit(text) else "answer"
+        return "mediation" if router.needs_visit(text) else "answer"
     best = max((k for k in p if k != "emergency"), key=lambda k: p[k])
     if best == "forget":
         return "forget_confirm"  # deleting on a guess is never right: ask first

@@ -112,6 +112,20 @@ def test_switched_off_the_rules_decide_alone(monkeypatch):
     text = "孩子们以后就拜托你们了 我累了不想再撑了"
     assert road.triage(text) == emergency.triage(text)
     assert road.road("帮我编一段关于分家的快板词", None) == ("out_of_scope" if router.out_of_scope("帮我编一段关于分家的快板词") else "answer")
+    # a live dispute takes the intake form's act, one the gateway can force (was "intake": a KeyError)
+    assert road.road("隔壁天天半夜装修 吵得睡不着 说了也不听", None) == "mediation"
+
+
+@pytest.mark.parametrize("model_on", [True, False])
+def test_every_road_is_one_the_gateway_can_take(model_on, monkeypatch):
+    from connectors.gateway import FORCED
+    from mingbai.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "road_model", model_on)
+
+    for text in ["隔壁天天半夜装修 吵得睡不着 说了也不听", "帮我写一首诗", "你好", "转人工", "查进度", "老板不给工资怎么办"]:
+        way = road.road(text, router.act(text))
+        assert way in FORCED or way in ("answer", "out_of_scope", "forget_confirm"), (text, way)
 
 
 def test_the_model_reads_sentences_of_a_long_message():
