@@ -770,6 +770,15 @@ _NOW_TIME = re.compile(r"(现在|正在|刚才|刚刚|此刻|这会儿?|马上|�
 _LEGAL_ASK = re.compile(r"(吗|怎么办|怎么|能不能|可不可以|可以|有没有|该找谁|找谁|责任|赔偿|起诉|证据|算不算|如何|哪里|多少)[^。！？!?]{0,12}[？?]?\s*$")
 
 
+def told_in_past(raw: str, end: int) -> bool:
+    """Whether the story up to character `end` of `raw` is set in a stated past: the last time word
+    said before that point is a past one (「上个月…困在电梯里」), not a present one (「刚才水灌进屋」)."""
+    text = unicodedata.normalize("NFKC", raw or "")[:end].translate(_T2S)
+    last_past = max((m.start() for m in _PAST_TIME.finditer(text)), default=-1)
+    last_now = max((m.start() for m in _NOW_TIME.finditer(text)), default=-1)
+    return last_past > last_now
+
+
 def _narrated_past(raw, t: str) -> bool:
     """True for a long message whose danger sentences all lie in a stated past and which ends by
     asking about the law. Short messages (「救命 他又在打我」) never pass through here."""

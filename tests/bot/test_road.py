@@ -13,8 +13,12 @@ from bot import emergency, road, road_model, router
 
 ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout" / "consultations.jsonl",
-            ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl"]
-TUNING = ROOT / "eval" / "bot" / "dev3" / "messages.jsonl"
+            ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl",
+            ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl"]
+# dev3 is training material since session 6; dev4 and dev5 are the tuning splits. (dev and dev2 predate the rule and
+# share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
+TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
+          ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl"]
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -31,16 +35,16 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
     held = [_bigrams(r["text"]) for p in HELD_OUT for r in _rows(p)]
     assert len(held) > 1000
     close = []
-    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + [TUNING]:
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING:
         for r in _rows(path):
             b = _bigrams(r["text"])
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
-    assert not close, "examples or dev3 too close to a held-out text:\n" + "\n".join(close[:20])
+    assert not close, "examples or dev3/dev4/dev5 too close to a held-out text:\n" + "\n".join(close[:20])
 
 
 def test_examples_are_labelled_consistently():
-    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + [TUNING]:
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING:
         for r in _rows(path):
             assert r["outcome"] in OUTCOMES, r
             assert (r["outcome"] == "emergency") == bool(r["emergency"]) == (r["tier"] == "danger_now"), r
@@ -134,6 +138,34 @@ def test_the_model_reads_sentences_of_a_long_message():
     whole, part = road.danger(story)
     assert part > whole or whole >= road.P_DANGER
     assert road.triage(story)["tier"] == emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    # voice-to-text with no punctuation at all: a dispute, then the danger at the end
+    "我们村修路占了我家两分地一直没给补偿找了村委会好几次都说等上面批下来我今天本来就是想问问这个补偿标准是多少"
+    "结果刚才隔壁煤气罐一直在呲呲漏气整个院子都是味我妈还在屋里睡觉",
+    "我家跟表哥合伙在镇上开了个修车铺说好利润一人一半干了三年账都是他管现在他说亏了一分不给我我想问问这个能不能查他的账"
+    "结果刚才进门看见我爸倒在院子里喊他也不应脸都紫了",
+])
+def test_a_run_on_that_ends_in_danger_now_raises_the_alarm(text):
+    assert road.triage(text)["tier"] == emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    "上个月十五号晚上，我在小区坐电梯，电梯突然往下滑了好几层然后停住，我被关在里面半个多小时。后来物业找人把我弄出来了，"
+    "腿吓软了好几天。请问我能要求物业赔偿吗？",
+    "前年冬天，我家隔壁的柴房着了火，火一下就窜到我家屋檐，烧掉了半间厨房。消防来了才扑灭。当时他家说会赔，到现在一分钱没给。"
+    "这种情况我能去法院告他吗？",
+])
+def test_a_long_story_of_danger_in_a_stated_past_is_no_alarm(text):
+    tri = road.triage(text)
+    assert not tri or tri["tier"] != emergency.DANGER_NOW
+
+
+def test_the_time_a_sentence_is_told_in():
+    assert emergency.told_in_past("上个月电梯坏了我被困在里面", 13)
+    assert not emergency.told_in_past("去年他打过我，现在他又在门口砸门", 16)
+    assert not emergency.told_in_past("我爸倒在院子里叫不醒", 10)  # no time word: not a stated past
 
 
 def test_text_without_chinese_is_left_to_the_rules():
