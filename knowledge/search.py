@@ -88,6 +88,9 @@ class Searcher:
         self._build_priors()
         self.capture: list | None = None  # calibration: collects (rows, features) per query
         self.adapter = _load_adapter()  # `mingbai model tune`, only when it beat the base model
+        from knowledge import rerank
+
+        self.rerank = rerank.load()  # second stage (knowledge/rerank.py), fitted on the dev splits
 
     # ------------------------------------------------------------------ law mentions
     def laws_in(self, text: str) -> tuple[list[tuple[int, int, str]], str | None]:
@@ -382,7 +385,12 @@ class Searcher:
             if self.capture is not None:
                 self.capture.append((rows, F))
             s = F @ self._weights()
-        order = np.argsort(-s)[:k]
+        if mode == "hybrid" and self.rerank is not None:
+            from knowledge import rerank
+
+            order = rerank.order(rows, F.astype(np.float64), s.astype(np.float64), L.art_law[rows], self.rerank)[:k]
+        else:
+            order = np.argsort(-s)[:k]
         top = [(float(s[i]), int(rows[i])) for i in order]
         arts = L.corpus.by_ids([int(L.art_ids[r]) for _, r in top])
         return [ArticleHit(a, sc, dense_by_row.get(r), float(lex[r])) for a, (sc, r) in zip(arts, top)]

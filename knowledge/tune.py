@@ -107,6 +107,14 @@ def load_items(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
 
 
+def dev_paths(arg: str) -> list[Path]:
+    """The comma-separated dev sets of a calibration command; a held-out set is refused."""
+    paths = [Path(x) for x in arg.split(",") if x]
+    if any("heldout" in x.name for x in paths):
+        raise SystemExit("留出集不能用于校准 (the held-out set is never used for calibration)")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m knowledge.tune --set bench/corpus/dev.jsonl,bench/corpus/dev2.jsonl [--write]
     (run with MINGBAI_HOME pointing at an index that holds the whole corpus with its vectors)."""
@@ -120,10 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=600)
     p.add_argument("--write", action="store_true", help="写入 knowledge/calibration.json")
     args = p.parse_args(argv)
-    paths = [Path(x) for x in args.set.split(",") if x]
-    if any("heldout" in x.name for x in paths):
-        raise SystemExit("留出集不能用于校准 (the held-out set is never used for calibration)")
-    items = [it for x in paths for it in load_items(x)]
+    items = [it for x in dev_paths(args.set) for it in load_items(x)]
     report = calibrate(get_searcher(auto_build=False), items, unsure=args.unsure, iters=args.iters, write=args.write)
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
