@@ -855,18 +855,19 @@ def triage(text, semantic: bool = True, wait: bool = False, vector=None) -> Opti
         return None
 
 
-def danger_for(text, kinds: Optional[List[str]] = None, via: str = "model") -> Optional[Dict]:
-    """A danger_now result for a message another judge (bot.road) found dangerous: the kind of the
-    nearest bank example, then the kinds the rules see in its words (past or not) or the given ones."""
+def danger_for(text, kinds: Optional[List[str]] = None, via: str = "model", lead: Optional[str] = None) -> Optional[Dict]:
+    """A danger_now result for a message another judge (bot.road) found dangerous: the kind it names
+    (`lead`, the road model's kind head) or else the nearest bank example's, then the kinds the rules
+    see in its words (past or not) or the given ones."""
     t = _prepare(text)
     if not t:
         return None
     try:
         from bot import emergency_semantic
 
-        # The nearest example's kind leads (「密码留给儿子了 这辈子就到这了」 is self-harm, though 密码 is
-        # a fraud word); what the rules see in the words adds its hotlines.
-        near = emergency_semantic.nearest_kind(text)
+        # The judge's kind leads (「密码留给儿子了 这辈子就到这了」 is self-harm, though 密码 is a fraud
+        # word); what the rules see in the words adds its hotlines.
+        near = lead if lead in _REPLIES else emergency_semantic.nearest_kind(text)
         ruled = [kind for kind, check in _CHECKS if check(t)] or [k for k in kinds or [] if k in _REPLIES]
         found = ([near] if near in _REPLIES else []) + [k for k in ruled if k != near]
         return _danger(found or ["medical"], t, via)

@@ -115,7 +115,14 @@ def triage(text, vector=None) -> Optional[dict]:
     keep = P_KEEP_PERSON if ruled and tri.get("kind") in _PERSON_KINDS else P_KEEP
     alarm = whole >= P_DANGER or part >= P_SENTENCE or (ruled and whole >= keep)
     if alarm and not ruled:
-        found = emergency.danger_for(text, kinds=(tri or {}).get("kinds"))
+        try:
+            from bot import road_model
+
+            lead = road_model.kind(text, vector)
+        except Exception:
+            log.exception("kind head unavailable")
+            lead = None
+        found = emergency.danger_for(text, kinds=(tri or {}).get("kinds"), lead=lead)
         if found:
             found["p_danger"] = round(max(whole, part), 4)
         return found

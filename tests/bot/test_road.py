@@ -168,6 +168,16 @@ def test_the_time_a_sentence_is_told_in():
     assert not emergency.told_in_past("我爸倒在院子里叫不醒", 10)  # no time word: not a stated past
 
 
+def test_an_alarm_only_the_model_raises_gets_the_safety_line_of_its_kind(monkeypatch):
+    text = "密码留给儿子了 这辈子就到这了"  # 密码 is a fraud word; the kind head reads a farewell
+    assert not emergency.triage(text)
+    assert road_model.kind(text) == "self_harm"
+    tri = road.triage(text)
+    assert tri["tier"] == emergency.DANGER_NOW and tri["kind"] == "self_harm" and "12356" in tri["reply"]
+    monkeypatch.setattr(road_model, "kind", lambda *a, **k: None)  # without the head: the nearest example's kind
+    assert road.triage(text)["tier"] == emergency.DANGER_NOW
+
+
 def test_text_without_chinese_is_left_to_the_rules():
     for text in ["'; DROP TABLE messages; --", "<script>alert(1)</script>", "👍👍"]:
         assert road.probabilities(text) is None
