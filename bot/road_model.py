@@ -201,17 +201,22 @@ def get_model() -> RoadModel:
     return _model
 
 
-def kind(text: str, vector=None) -> Optional[str]:
-    """The kind of danger the message most likely tells (for its safety line)."""
+def _prepared(text: str, vector=None) -> tuple[str, np.ndarray]:
+    """The message as the heads read it, and its e5 vector (the caller's, or the encoder's cached one)."""
     clean = normalize_text(text or "")[:2000]
     vec = np.asarray(vector, dtype=np.float32).reshape(1, -1) if vector is not None else embed([clean])
+    return clean, vec
+
+
+def kind(text: str, vector=None) -> Optional[str]:
+    """The kind of danger the message most likely tells (for its safety line)."""
+    clean, vec = _prepared(text, vector)
     return get_model().kind(clean, vec)
 
 
 def predict(text: str, vector=None) -> dict:
     """Probabilities for one message (see RoadModel.predict)."""
-    clean = normalize_text(text or "")[:2000]
-    vec = np.asarray(vector, dtype=np.float32).reshape(1, -1) if vector is not None else embed([clean])
+    clean, vec = _prepared(text, vector)
     return get_model().predict([clean], vec)[0]
 
 

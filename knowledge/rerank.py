@@ -40,13 +40,17 @@ def features(rows: np.ndarray, F: np.ndarray, s: np.ndarray, laws: np.ndarray) -
                             np.log1p(rank_lex), same_law, s - law_best, neighbour, neighbour - s])
 
 
+def ready(p: dict) -> dict:
+    """Parameters as fit() returns them or rerank.json holds them, in the arrays order() uses."""
+    return {"top": int(p["top"]), "mean": np.asarray(p["mean"]), "scale": np.asarray(p["scale"]),
+            "coef": np.asarray(p["coef"]), "intercept": float(p["intercept"])}
+
+
 def load() -> dict | None:
     if not PARAMS_PATH.exists():
         return None
     try:
-        p = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))
-        return {"top": int(p["top"]), "mean": np.asarray(p["mean"]), "scale": np.asarray(p["scale"]),
-                "coef": np.asarray(p["coef"]), "intercept": float(p["intercept"])}
+        return ready(json.loads(PARAMS_PATH.read_text(encoding="utf-8")))
     except (ValueError, KeyError):
         return None
 
@@ -71,8 +75,9 @@ def fit(data: list[tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]], w: np.n
     for rows, F, laws, gold in data:
         if not len(rows) or not gold:
             continue
-        head = np.argsort(-(F @ w), kind="stable")[:top]
-        Xs.append(features(rows[head], F[head], (F @ w)[head], laws[head]))
+        s = F @ w
+        head = np.argsort(-s, kind="stable")[:top]
+        Xs.append(features(rows[head], F[head], s[head], laws[head]))
         ys.append(np.isin(rows[head], list(gold)).astype(int))
     X, y = np.vstack(Xs), np.concatenate(ys)
     mean, scale = X.mean(axis=0), X.std(axis=0)
@@ -134,12 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         params = fit([data[i] for i in idx if i not in test], w, args.top)
         part = [data[i] for i in f]
         cv["linear"].append(evaluate(part, w, None))
-        cv["rerank"].append(evaluate(part, w, {**params, **{k: np.asarray(params[k]) for k in ("mean", "scale", "coef")}}))
+        cv["rerank"].append(evaluate(part, w, ready(params)))
     report = {k: {m: round(float(np.mean([r[m] for r in v])), 4) for m in ("R@1", "R@3", "R@10", "MRR")}
               for k, v in cv.items()}
     params = fit(data, w, args.top)
-    loaded = {**params, **{k: np.asarray(params[k]) for k in ("mean", "scale", "coef")}}
-    tops = evaluate(data, w, loaded)["tops"]
+    tops = evaluate(data, w, ready(params))["tops"]
     tau = round(float(np.quantile(tops, args.unsure)), 3)
     report.update({"n": len(data), "tau_art": tau})
     if args.write:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge import index as idx
+from knowledge import rerank
 from knowledge.index import tokenize
 from knowledge.laws import (CIVIL_CODE, REPEALED_ARTICLE_MAP, REPEALED_BY_CIVIL_CODE, Article, law_key)
 from knowledge.numerals import CN_NUM, cn2int
@@ -88,8 +89,6 @@ class Searcher:
         self._build_priors()
         self.capture: list | None = None  # calibration: collects (rows, features) per query
         self.adapter = _load_adapter()  # `mingbai model tune`, only when it beat the base model
-        from knowledge import rerank
-
         self.rerank = rerank.load()  # second stage (knowledge/rerank.py), fitted on the dev splits
 
     # ------------------------------------------------------------------ law mentions
@@ -386,8 +385,6 @@ class Searcher:
                 self.capture.append((rows, F))
             s = F @ self._weights()
         if mode == "hybrid" and self.rerank is not None:
-            from knowledge import rerank
-
             order = rerank.order(rows, F.astype(np.float64), s.astype(np.float64), L.art_law[rows], self.rerank)[:k]
         else:
             order = np.argsort(-s)[:k]

@@ -29,8 +29,7 @@ def test_learns_what_the_weighted_sum_misses():
     data = [_question(rng) for _ in range(80)]
     before = rerank.evaluate(data, w, None)
     params = rerank.fit(data, w, top=20)
-    loaded = {**params, **{k: np.asarray(params[k]) for k in ("mean", "scale", "coef")}}
-    after = rerank.evaluate(data, w, loaded)
+    after = rerank.evaluate(data, w, rerank.ready(params))
     assert before["R@1"] == 0.0 and after["R@1"] >= 0.95
 
 
