@@ -162,6 +162,18 @@ def test_a_long_story_of_danger_in_a_stated_past_is_no_alarm(text):
     assert not tri or tri["tier"] != emergency.DANGER_NOW
 
 
+def test_a_huge_run_on_is_read_in_a_bounded_number_of_parts(monkeypatch):
+    from bot import classifier
+
+    text = ("我家跟隔壁因为宅基地吵了好多年了村里一直不管" * 200)[:3960] + "结果刚才隔壁煤气罐一直在呲呲漏气整个院子都是味"
+    sizes = []
+    real = classifier.embed
+    monkeypatch.setattr(classifier, "embed", lambda texts, *a, **k: sizes.append(len(texts)) or real(texts, *a, **k))
+    whole, part = road.danger(text)
+    assert max(sizes) <= road._MAX_PARTS
+    assert part >= road.P_SENTENCE  # the danger at the end is among the parts kept
+
+
 def test_the_time_a_sentence_is_told_in():
     assert emergency.told_in_past("上个月电梯坏了我被困在里面", 13)
     assert not emergency.told_in_past("去年他打过我，现在他又在门口砸门", 16)
