@@ -2,7 +2,8 @@
 
 Features: e5 sentence embeddings (multilingual-e5-small; they beat character n-grams on Chinese
 paraphrases) plus character n-gram TF-IDF, into a logistic regression trained on
-training_data/classification.yml. Subtype: keyword rules first, then the nearest labelled example.
+training_data/classification.yml and the domains of the routing splits folded into training
+(bot/training_splits.py). Subtype: keyword rules first, then the nearest labelled example.
 The trained model is cached under MINGBAI_HOME/bot/, keyed by a fingerprint of its inputs.
 
 scikit-learn fits the model; serving needs none of it. After fitting, the model keeps only what
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "6"  # bump when features or model change: invalidates the cache (6: no sklearn objects in it)
+VERSION = "7"  # bump when features or model change: invalidates the cache (7: + bot/training_splits.py)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 
@@ -77,6 +78,14 @@ def load_examples(path: Path = DATA) -> list[dict]:
             text, sub = (m.group(1), m.group(2)) if m else (str(item), None)
             rows.append({"text": text.strip(), "domain": domain, "subtype": sub})
     return rows
+
+
+def split_examples(allowed: set) -> list[dict]:
+    """The main domain of each legal message of the routing splits folded into training (no subtype)."""
+    from bot import training_splits
+
+    return [{"text": r["text"], "domain": r["domain"], "subtype": None} for r in training_splits.rows()
+            if r.get("domain") in allowed and r.get("outcome") in ("answer", "intake", "handoff", "emergency")]
 
 
 # --- embeddings ---------------------------------------------------------------------------------
@@ -227,9 +236,14 @@ class DomainClassifier:
 
 
 def _fingerprint() -> str:
+    from bot import training_splits
+
     h = hashlib.sha256(VERSION.encode())
     h.update(DATA.read_bytes())
     h.update(TAXONOMY.read_bytes())
+    for p in training_splits.PATHS:
+        if p.exists():
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -242,6 +256,7 @@ def train() -> DomainClassifier:
     taxonomy = load_taxonomy()
     allowed = set(taxonomy["domains"])
     rows = [r for r in rows if r["domain"] in allowed]
+    rows += split_examples(allowed)
     emb = embed([normalize_text(r["text"]) for r in rows], cache=False)
     model = DomainClassifier().fit([r["text"] for r in rows], [r["domain"] for r in rows],
                                    [r["subtype"] for r in rows], emb)

@@ -13,7 +13,8 @@ the rules alone took the right road for 0.83 and caught 84 % of emergencies; the
 guess must never trigger), and a rule alarm stands unless the model is sure it is not one. The
 danger model also reads each sentence of a long message — and overlapping stretches of a run-on
 with no full stops — since a story that ends in a question can hide 「插座在冒火花」 in its middle.
-Thresholds were chosen on the tuning split (dev3, then dev4 from session 6); held-out sets never saw them.
+Thresholds were chosen on the tuning split (dev3, then dev4 and dev5 in session 6, checked on dev6 in
+session 7: flat from P_DANGER 0.6 to 0.65); held-out sets never saw them.
 """
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ P_KEEP = 0.4  # a rule alarm stands unless the model gives less than this
 P_KEEP_PERSON = 0.3  # … and a lower bar for a person's threat (an axe at the door may be told as a quarrel)
 _PERSON_KINDS = {"violence", "weapon_threat", "stalking"}
 P_SENTENCE = 0.95  # one sentence (or stretch of a run-on) of a long message, on its own
+P_LAST = 0.75  # … its last sentence: where a story reaches the present (「…问了也没用了，我已经到江边了」),
+# unless that sentence says the resident is safe now (「我现在在娘家，挺安全的」)
+_SAFE_NOW = re.compile(r"(安全了?|没事了?|没有?再?动手|没再(打|来|找)|已经(搬走|离开|报警|离婚)了?|不怕了)")
+# Answer-first: a message the model is unsure is "not law" goes to the knowledge base (which says when it
+# has no answer) unless the rules also call it out of scope — a refused legal question costs more than an
+# attempt on a recipe. On dev6 it gave 「离婚冷净期是多少天」 (typo) its answer; no out-of-scope request moved.
+P_OUT_OF_SCOPE = 0.6
 _CONTEXT_ACTS = {"affirm", "deny", "cancel", "forget"}  # the rules' call: they depend on what was asked
 _CHITCHAT_ACTS = {"greet", "thanks", "bye", "identity"}
 
@@ -59,20 +67,25 @@ def _sentences(text: str) -> list[tuple[str, int]]:
     return out if len(out) > 1 else []
 
 
-def danger(text: str, vector=None) -> tuple[float, float]:
-    """(P(emergency) of the whole message, the highest P of any one of its sentences). A sentence
-    set in a stated past (「上个月…电梯突然往下掉…困了四十分钟」) is not read on its own: out of its
-    story it sounds like danger now."""
+def danger(text: str, vector=None) -> tuple[float, float, float]:
+    """(P(emergency) of the whole message, the highest P of any one of its sentences, the P of its end:
+    the last sentence and the stretches that close the message). A sentence set in a stated past
+    (「上个月…电梯突然往下掉了两层…困了四十分钟」) is not read on its own: out of its story it sounds like
+    danger now."""
     from bot import road_model
     from bot.classifier import embed, normalize_text
 
     whole = road_model.predict(text, vector)["emergency"]
-    parts = [p for p, end in _sentences(text) if not emergency.told_in_past(text, end)][-_MAX_PARTS:]
-    if not parts:
-        return whole, 0.0
+    parts = _sentences(text)
+    kept = [(p, end) for p, end in parts if not emergency.told_in_past(text, end)][-_MAX_PARTS:]
+    if not kept:
+        return whole, 0.0, 0.0
     model = road_model.get_model()
-    clean = [normalize_text(p) for p in parts]
-    return whole, max(r["emergency"] for r in model.predict(clean, embed(clean)))
+    clean = [normalize_text(p) for p, _ in kept]
+    probs = [r["emergency"] for r in model.predict(clean, embed(clean))]
+    closing = max(end for _, end in parts)  # a closing sentence told in a stated past is not the present
+    last = [pr for pr, (p, end) in zip(probs, kept) if end == closing and not _SAFE_NOW.search(p)]
+    return whole, max(probs), max(last or [0.0])
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -110,13 +123,13 @@ def triage(text, vector=None) -> Optional[dict]:
     if not _readable(text) or not enabled():
         return tri
     try:
-        whole, part = danger(text, vector)
+        whole, part, last = danger(text, vector)
     except Exception:
         log.exception("danger model unavailable; rules only")
         return tri
     ruled = bool(tri and tri.get("tier") == emergency.DANGER_NOW)
     keep = P_KEEP_PERSON if ruled and tri.get("kind") in _PERSON_KINDS else P_KEEP
-    alarm = whole >= P_DANGER or part >= P_SENTENCE or (ruled and whole >= keep)
+    alarm = whole >= P_DANGER or part >= P_SENTENCE or last >= P_LAST or (ruled and whole >= keep)
     if alarm and not ruled:
         try:
             from bot import road_model
@@ -127,7 +140,7 @@ def triage(text, vector=None) -> Optional[dict]:
             lead = None
         found = emergency.danger_for(text, kinds=(tri or {}).get("kinds"), lead=lead)
         if found:
-            found["p_danger"] = round(max(whole, part), 4)
+            found["p_danger"] = round(max(whole, part, last), 4)
         return found
     if ruled and not alarm:
         found = emergency.past_for(text)
@@ -150,6 +163,10 @@ def road(text: str, act: Optional[str] = None, probs: Optional[dict] = None) -> 
             return "out_of_scope"
         return "mediation" if router.needs_visit(text) else "answer"
     best = max((k for k in p if k != "emergency"), key=lambda k: p[k])
+    if best == "out_of_scope" and p[best] < P_OUT_OF_SCOPE:
+        from bot import router
+
+        return "out_of_scope" if router.out_of_scope(text) else "answer"
     if best == "forget":
         return "forget_confirm"  # deleting on a guess is never right: ask first
     if best == "chitchat":

@@ -30,6 +30,15 @@ def test_training_data_covers_every_domain():
     assert not [r["text"] for r in DEV if r["text"] in train_texts], "dev set leaks into training"
 
 
+def test_routing_splits_in_training_stay_apart_from_the_dev_set():
+    from bot.classifier import split_examples
+
+    rows = split_examples(set(TAXONOMY["domains"]))
+    assert len(rows) > 1000 and {r["domain"] for r in rows} <= set(TAXONOMY["domains"])
+    texts = {r["text"] for r in rows}
+    assert not [r["text"] for r in DEV if r["text"] in texts], "dev set leaks into training"
+
+
 def test_domain_accuracy_floor(predictions):
     from sklearn.metrics import f1_score
 

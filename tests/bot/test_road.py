@@ -14,11 +14,11 @@ from bot import emergency, road, road_model, router
 ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout" / "consultations.jsonl",
             ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl",
-            ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl"]
-# dev3 is training material since session 6; dev4 and dev5 are the tuning splits. (dev and dev2 predate the rule and
-# share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
+            ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl"]
+# dev3, dev4 and dev5 are training material since sessions 6 and 7; dev6 is the tuning split. (dev and dev2 predate
+# the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
-          ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl"]
+          ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl"]
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -40,7 +40,7 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
             b = _bigrams(r["text"])
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
-    assert not close, "examples or dev3/dev4/dev5 too close to a held-out text:\n" + "\n".join(close[:20])
+    assert not close, "examples or dev3–dev6 too close to a held-out text:\n" + "\n".join(close[:20])
 
 
 def test_examples_are_labelled_consistently():
@@ -135,7 +135,7 @@ def test_every_road_is_one_the_gateway_can_take(model_on, monkeypatch):
 def test_the_model_reads_sentences_of_a_long_message():
     story = ("我跟我老公结婚十年了，这几年他在外面欠了不少钱，我想问离婚的话债要不要我一起还。"
              "他刚才喝了酒回来把煤气灶打开了不关，说要大家一起死，我抱着孩子躲在卫生间")
-    whole, part = road.danger(story)
+    whole, part, _ = road.danger(story)
     assert part > whole or whole >= road.P_DANGER
     assert road.triage(story)["tier"] == emergency.DANGER_NOW
 
@@ -162,6 +162,21 @@ def test_a_long_story_of_danger_in_a_stated_past_is_no_alarm(text):
     assert not tri or tri["tier"] != emergency.DANGER_NOW
 
 
+def test_danger_at_the_end_of_a_legal_question_raises_the_alarm():
+    # the resident drops the land question and tells what happens now; no rule hears a missing child here
+    text = ("我们村的宅基地去年重新划了，我家少了一间房的地，想问找哪个部门。先不说这个了，"
+            "我家小孙子下午去水库边玩，天黑了还没回来")
+    whole, part, last = road.danger(text)
+    assert whole < road.P_DANGER and part < road.P_SENTENCE <= 1.0 and last >= road.P_LAST
+    assert road.triage(text)["tier"] == emergency.DANGER_NOW
+
+
+def test_a_closing_sentence_that_says_the_resident_is_safe_is_no_alarm():
+    text = "老公前天推了我一把，我想问这算不算家暴，怎么申请保护令？我现在住在我姐家，挺安全的"
+    assert road.danger(text)[2] == 0.0
+    assert road.triage(text)["tier"] != emergency.DANGER_NOW
+
+
 def test_a_huge_run_on_is_read_in_a_bounded_number_of_parts(monkeypatch):
     from bot import classifier
 
@@ -169,7 +184,7 @@ def test_a_huge_run_on_is_read_in_a_bounded_number_of_parts(monkeypatch):
     sizes = []
     real = classifier.embed
     monkeypatch.setattr(classifier, "embed", lambda texts, *a, **k: sizes.append(len(texts)) or real(texts, *a, **k))
-    whole, part = road.danger(text)
+    whole, part, last = road.danger(text)
     assert max(sizes) <= road._MAX_PARTS
     assert part >= road.P_SENTENCE  # the danger at the end is among the parts kept
 
@@ -194,3 +209,12 @@ def test_text_without_chinese_is_left_to_the_rules():
     for text in ["'; DROP TABLE messages; --", "<script>alert(1)</script>", "👍👍"]:
         assert road.probabilities(text) is None
         assert road.triage(text) == emergency.triage(text)
+
+
+def test_an_unsure_out_of_scope_goes_to_the_knowledge_base_unless_the_rules_agree():
+    unsure = {"emergency": 0.01, "out_of_scope": 0.55, "answer": 0.35, "intake": 0.04, "handoff": 0.02,
+              "status": 0.02, "chitchat": 0.01, "forget": 0.01}
+    assert road.road("离婚冷静期是多少天", None, unsure) == "answer"  # a legal question is never refused on a doubt
+    assert road.road("红烧排骨怎么做", None, unsure) == "out_of_scope"  # the rules know a recipe
+    sure = dict(unsure, out_of_scope=0.9, answer=0.05)
+    assert road.road("帮我写个剧本杀的谜题", None, sure) == "out_of_scope"

@@ -1,0 +1,27 @@
+"""Routing tuning splits that became training material (eval/bot/dev … dev5).
+
+A tuning split is written before tuning and chooses thresholds; once a newer split takes its place it
+is folded into training. The road model (bot.road_model) learns its roads and dangers, the domain
+classifier (bot.classifier) its domains: residents' own words, which the curated classification
+examples lack (on dev6, the tuning split now, the classifier alone named a right domain for 0.850 of
+answers and intakes without them and 0.872 with them). The current tuning split and the held-out sets
+are never listed here; tests/bot/test_road.py keeps these texts apart from the held-out ones.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mingbai.settings import PROJECT_ROOT
+
+_EVAL = PROJECT_ROOT / "eval" / "bot"
+PATHS = [_EVAL / d / "messages.jsonl" for d in ("dev", "dev2", "dev3", "dev4")] + [_EVAL / "dev5" / "consultations.jsonl"]
+
+
+def rows() -> list[dict]:
+    """Every labelled message of the splits (eval/bot/heldout/README.md's line format)."""
+    out: list[dict] = []
+    for path in PATHS:
+        if path.exists():
+            out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return out
