@@ -25,7 +25,6 @@ inputs); predicting is numpy only (bot.classifier._CharTfidf), so serving proces
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -44,7 +43,6 @@ EXAMPLES = PROJECT_ROOT / "bot" / "road_examples"
 BANK = PROJECT_ROOT / "bot" / "emergency_bank.yml"
 NLU = PROJECT_ROOT / "training_data" / "nlu.yml"
 DOMAIN_EXAMPLES = PROJECT_ROOT / "training_data" / "classification.yml"  # legal questions: not emergencies
-EARLIER_SPLITS = training_splits.PATHS  # tuning splits folded into training (bot/training_splits.py)
 VERSION = "6"
 ROADS = ("answer", "intake", "out_of_scope", "handoff", "status", "chitchat", "forget")
 _INTENT_ROAD = {"ask_legal_question": "answer", "report_dispute": "intake", "out_of_scope": "out_of_scope",
@@ -58,13 +56,8 @@ def examples() -> list[tuple[str, str]]:
     """(text, label) with label in ROADS or "emergency"; "not_emergency" rows count for the danger head only."""
     import yaml
 
-    rows: list[tuple[str, str]] = []
-    for path in sorted(EXAMPLES.glob("*.jsonl")) + [p for p in EARLIER_SPLITS if p.exists()]:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            rows.append((r["text"], r["outcome"]))
+    labelled = training_splits.read(sorted(EXAMPLES.glob("*.jsonl"))) + training_splits.rows()
+    rows: list[tuple[str, str]] = [(r["text"], r["outcome"]) for r in labelled]
     bank = yaml.safe_load(BANK.read_text(encoding="utf-8")) or {}
     for items in (bank.get("danger_now") or {}).values():
         rows += [(str(x).strip(), "emergency") for x in items or [] if str(x).strip()]
@@ -164,7 +157,7 @@ class RoadModel:
 
 def _fingerprint() -> str:
     h = hashlib.sha256(("road|" + VERSION).encode())
-    for p in sorted(EXAMPLES.glob("*.jsonl")) + [p for p in EARLIER_SPLITS if p.exists()] + [BANK, NLU, DOMAIN_EXAMPLES]:
+    for p in sorted(EXAMPLES.glob("*.jsonl")) + [p for p in training_splits.PATHS if p.exists()] + [BANK, NLU, DOMAIN_EXAMPLES]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

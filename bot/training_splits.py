@@ -18,10 +18,15 @@ _EVAL = PROJECT_ROOT / "eval" / "bot"
 PATHS = [_EVAL / d / "messages.jsonl" for d in ("dev", "dev2", "dev3", "dev4")] + [_EVAL / "dev5" / "consultations.jsonl"]
 
 
-def rows() -> list[dict]:
-    """Every labelled message of the splits (eval/bot/heldout/README.md's line format)."""
+def read(paths) -> list[dict]:
+    """Every labelled message of these files (eval/bot/heldout/README.md's line format), in order."""
     out: list[dict] = []
-    for path in PATHS:
+    for path in paths:
         if path.exists():
             out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return out
+
+
+def rows() -> list[dict]:
+    """Every labelled message of the splits."""
+    return read(PATHS)
