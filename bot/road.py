@@ -34,6 +34,23 @@ P_SENTENCE = 0.95  # one sentence (or stretch of a run-on) of a long message, on
 P_LAST = 0.75  # … its last sentence: where a story reaches the present (「…问了也没用了，我已经到江边了」),
 # unless that sentence says the resident is safe now (「我现在在娘家，挺安全的」)
 _SAFE_NOW = re.compile(r"(安全了?|没事了?|没有?再?动手|没再(打|来|找)|已经(搬走|离开|报警|离婚)了?|不怕了)")
+# Two frames the model reads as danger and is not: the message says the danger is over (「人没事」
+# 「洗完胃了，医生说没事」「警察已经把人带走了」), or it asks about a story, a game or a script (「帮我写个
+# 小说开头：煤气味从门缝飘进来…」「游戏里我的角色被困在地窖里了」). Then the model alone raises no alarm
+# below P_SURE (its sentences are not read alone), and a rule alarm stands only on a stronger vote. On the
+# tuning splits (dev3–dev8, each read by a model trained without it) false alarms 38 → 25 of 1,266, no
+# emergency lost; chosen there, so the held-out sets say what it is worth.
+_RESOLVED = re.compile(
+    r"(没事了|人没事|人都没事|没什么事了|(已经|都)?(被)?救出来了|脱离(了)?危险|(火|明火)(已经|都)?(灭|扑灭|浇灭)了|扑灭了|虚惊一场|"
+    r"(孩子|娃|人|老人|他|她)(已经)?找到了|洗(完|过|了)胃|(已经|都)送(到)?(医院|卫生院|县医院)|门(已经)?锁好了|"
+    r"(警察|民警|派出所).{0,6}(已经)?把(人|他|她).{0,2}(带走|抓走)|(人|他|她)(已经)?被(警察|民警)?(带走|抓走)了)")
+_FICTION = re.compile(
+    r"(讲(个|一个|段)?.{0,6}故事|写(个|一个|一篇|篇|段|一段|首|一首)?.{0,6}(小说|剧本|故事|段子|文案|台词|歌词|作文)|"
+    r"(小说|剧本|故事|电视剧|电影|短剧)里|游戏里(我的)?(角色|人物|英雄)|打王者|吃鸡|纯假设|歌名|这首歌|有首歌|拍段子|台词|"
+    r"(演练|演习)(脚本|方案|稿)|(怎么|咋)说.{0,8}(救命|着火))")
+P_SURE = 0.99
+P_KEEP_RESOLVED = 0.8
+P_KEEP_FICTION = 0.9
 # Answer-first: a message the model is unsure is "not law" goes to the knowledge base (which says when it
 # has no answer) unless the rules also call it out of scope — a refused legal question costs more than an
 # attempt on a recipe. On dev6 it gave 「离婚冷净期是多少天」 (typo) its answer; no out-of-scope request moved.
@@ -129,7 +146,13 @@ def triage(text, vector=None) -> Optional[dict]:
         return tri
     ruled = bool(tri and tri.get("tier") == emergency.DANGER_NOW)
     keep = P_KEEP_PERSON if ruled and tri.get("kind") in _PERSON_KINDS else P_KEEP
-    alarm = whole >= P_DANGER or part >= P_SENTENCE or last >= P_LAST or (ruled and whole >= keep)
+    bars = (P_DANGER, P_SENTENCE, P_LAST)
+    plain = emergency.normalize(text)
+    if _RESOLVED.search(plain):
+        bars, keep = (P_SURE, 2.0, 2.0), max(keep, P_KEEP_RESOLVED)
+    if _FICTION.search(plain):
+        bars, keep = (P_SURE, 2.0, 2.0), max(keep, P_KEEP_FICTION)
+    alarm = whole >= bars[0] or part >= bars[1] or last >= bars[2] or (ruled and whole >= keep)
     if alarm and not ruled:
         try:
             from bot import road_model

@@ -14,11 +14,13 @@ from bot import emergency, road, road_model, router
 ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout" / "consultations.jsonl",
             ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl",
-            ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl"]
-# dev3, dev4 and dev5 are training material since sessions 6 and 7; dev6 is the tuning split. (dev and dev2 predate
+            ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl",
+            ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl"]
+# dev3, dev4 and dev5 are training material since sessions 6 and 7; dev6, dev7 and dev8 are tuning splits. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
-          ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl"]
+          ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl",
+          ROOT / "eval" / "bot" / "dev7" / "messages.jsonl", ROOT / "eval" / "bot" / "dev8" / "messages.jsonl"]
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -40,7 +42,7 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
             b = _bigrams(r["text"])
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
-    assert not close, "examples or dev3–dev6 too close to a held-out text:\n" + "\n".join(close[:20])
+    assert not close, "examples or dev3–dev8 too close to a held-out text:\n" + "\n".join(close[:20])
 
 
 def test_examples_are_labelled_consistently():
@@ -78,6 +80,10 @@ def test_a_rule_alarm_on_harm_long_past_is_withdrawn_with_a_hotline_line(text):
     "我们家跟隔壁因为宅基地吵了好几年，今天他们又来量地，我老公跟他们理论，现在他们家老三拎着斧头在我家门口转，我想问问宅基地到底归谁",
     "楼道里全是黑烟 往屋里钻 门把手烫得不敢摸",
     "银行的人说我卡被冻结了 让我下载个软件 共享屏幕 我正在操作",
+    # danger now after an earlier one that ended: 「人没事」「洗完胃了」 do not lower the bar for what follows
+    "上回煤气漏了人没事，这回屋里又一股很冲的煤气味，我现在头晕想吐",
+    "警察已经把他带走了，可他弟弟现在拿着刀在我家门口转",
+    "我妈吃了半瓶安眠药，洗完胃了，可她刚才又说活着没意思，现在把自己锁屋里不开门",
 ])
 def test_danger_now_stays_an_emergency(text):
     assert road.triage(text)["tier"] == emergency.DANGER_NOW
@@ -175,6 +181,25 @@ def test_a_closing_sentence_that_says_the_resident_is_safe_is_no_alarm():
     text = "老公前天推了我一把，我想问这算不算家暴，怎么申请保护令？我现在住在我姐家，挺安全的"
     assert road.danger(text)[2] == 0.0
     assert road.triage(text)["tier"] != emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    "电梯卡在五楼半小时，刚被救出来，人没事，物业说不归他们管",   # the danger is over: a question remains
+    "他刚才在楼下砸我车，警察已经把人带走了，车损谁赔",
+])
+def test_danger_that_is_over_is_answered_not_alarmed(text):
+    assert road.danger(text)[0] >= road.P_DANGER  # the model alone would cry wolf
+    tri = road.triage(text)
+    assert not tri or tri["tier"] != emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    "给我讲个故事，主人公被困在着火的楼里最后得救那种",          # the fire rule hears it; the frame is a story
+    "帮我写一段短剧台词：男主被困在电梯里，大喊救命",
+])
+def test_a_story_or_script_about_danger_is_no_alarm(text):
+    tri = road.triage(text)
+    assert not tri or tri["tier"] != emergency.DANGER_NOW
 
 
 def test_a_huge_run_on_is_read_in_a_bounded_number_of_parts(monkeypatch):
