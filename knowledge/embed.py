@@ -104,7 +104,7 @@ def _key(text: str, kind: str) -> bytes:
 class VectorCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = sqlite3.connect(path)
+        self.con = sqlite3.connect(path, timeout=60)  # kb build and a model fit may write at once
         self.con.execute("CREATE TABLE IF NOT EXISTS vec (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
