@@ -51,25 +51,59 @@ def _spawn_vectors(s, workers: int) -> int:
     log_path = s.home / "logs" / "kb-vectors.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mingbai.cli", "kb", "vectors", "--workers", str(workers),
-                                 "--quiet"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        # niced: residents' answers come first on a small machine
+        proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "mingbai.cli", "kb", "vectors",
+                                 "--workers", str(workers), "--quiet"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=dict(os.environ))
     return proc.pid
 
 
 def cmd_vectors(args) -> int:
+    """Meaning vectors for every article in force. One build at a time (a lock beside the index):
+    a second caller waits for it and then finds everything cached, or with --if-idle leaves at once.
+    Nothing is rewritten when every article already has a vector, so serving processes do not reload."""
+    import fcntl
+
     from knowledge import index
 
     s = get_settings()
     if not index.is_built(s.index_dir):
         print("知识库索引不存在，请先运行 mingbai kb build", file=sys.stderr)
         return 2
-    info = index.build_dense_articles(s.index_dir, workers=args.workers, progress=not args.quiet,
-                                      limit_shipped=False, save_every=4096, log=_log)
-    index.write_meta(s.index_dir, dense_scope="all", dense_progress={"done": info["articles_dense"],
-                                                                     "total": info["articles_dense"]})
-    print(json.dumps(info, ensure_ascii=False))
-    return 0
+    if args.background:
+        pid = _spawn_vectors(s, args.workers)
+        _log(f"条文向量在后台计算（pid {pid}，关键词检索已可用）；进度: mingbai kb status")
+        print(json.dumps({"background_pid": pid}))
+        return 0
+    lock = open(s.index_dir / ".vectors.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if args.if_idle:
+            _log("条文向量已在另一个进程里计算，本次跳过")
+            return 0
+        _log("等待正在进行的条文向量计算完成…")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        cov = {**index.dense_coverage(s.index_dir), **index.asked_coverage(s.index_dir)}
+        asked_done = cov["asked_with_vectors"] >= cov["asked_questions"]
+        if cov["with_vectors"] >= cov["articles_in_force"] and asked_done:
+            print(json.dumps({"articles_dense": cov["with_vectors"], "newly_encoded": 0, "complete": True}))
+            return 0
+        info = {}
+        if not asked_done:  # short texts, a large share of the ranking: first
+            info["asked"] = index.build_dense_asked(s.index_dir, workers=args.workers, progress=not args.quiet)
+            index.write_meta(s.index_dir, asked_vectors=info["asked"]["asked_vectors"])
+            _log(f"条文问法向量: {info['asked']}")
+        if cov["with_vectors"] < cov["articles_in_force"]:
+            info.update(index.build_dense_articles(s.index_dir, workers=args.workers, progress=not args.quiet,
+                                                   limit_shipped=False, save_every=4096, log=_log))
+            index.write_meta(s.index_dir, dense_scope="all", dense_progress={"done": info["articles_dense"],
+                                                                             "total": info["articles_dense"]})
+        print(json.dumps(info, ensure_ascii=False))
+        return 0
+    finally:
+        lock.close()
 
 
 def cmd_status(args) -> int:
@@ -79,7 +113,7 @@ def cmd_status(args) -> int:
     if not index.is_built(s.index_dir):
         print(json.dumps({"built": False, "hint": "mingbai kb build"}, ensure_ascii=False))
         return 1
-    cov = index.dense_coverage(s.index_dir)
+    cov = {**index.dense_coverage(s.index_dir), **index.asked_coverage(s.index_dir)}
     meta_path = s.index_dir / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     entries = len(json.loads((s.index_dir / "qa.json").read_text(encoding="utf-8")))
@@ -87,7 +121,8 @@ def cmd_status(args) -> int:
            "updated": meta.get("updated")}
     print(json.dumps(out, ensure_ascii=False))
     print(f"条文 {cov['articles_in_force']} 条（内置 {cov['shipped']}），已有语义向量 {cov['with_vectors']} 条"
-          f"（{cov['coverage']:.0%}）；问答 {entries} 条", file=sys.stderr)
+          f"（{cov['coverage']:.0%}）；条文问法 {cov['asked_questions']} 条，已有向量 {cov['asked_with_vectors']} 条；"
+          f"问答 {entries} 条", file=sys.stderr)
     return 0
 
 
@@ -103,7 +138,8 @@ def cmd_build(args) -> int:
             kw["qa_dir"] = Path(args.qa_dir)
         if args.statutes_dir:
             kw["statutes_dir"] = Path(args.statutes_dir)
-        info = index.build(s.index_dir, article_vectors=not args.no_vectors, workers=args.workers,
+        vectors = False if args.no_vectors else ("later" if args.vectors_later else True)
+        info = index.build(s.index_dir, article_vectors=vectors, workers=args.workers,
                            progress=not args.quiet, log=_log, **kw)
     except QAError as e:
         print(f"问答文件有误: {e}", file=sys.stderr)
@@ -159,6 +195,8 @@ def main(argv: list[str]) -> int:
     a.add_argument("--quiet", action="store_true")
     b = sub.add_parser("build", help="用内置法条和问答建立索引（可重复运行）")
     b.add_argument("--no-vectors", action="store_true", help="条文只建关键词索引（快，测试用）")
+    b.add_argument("--vectors-later", action="store_true",
+                   help="条文向量留给 kb vectors（安装时用：关键词检索立即可用，已有的向量保留）")
     b.add_argument("--workers", type=int, default=2, help="算向量的进程数")
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--qa-dir", help="问答 YAML 目录（默认 knowledge/qa）")
@@ -174,6 +212,8 @@ def main(argv: list[str]) -> int:
     v = sub.add_parser("vectors", help="给全部现行条文算语义向量（可中断，下次接着算）")
     v.add_argument("--workers", type=int, default=2)
     v.add_argument("--quiet", action="store_true")
+    v.add_argument("--if-idle", action="store_true", help="已有进程在算时直接退出（不等待）")
+    v.add_argument("--background", action="store_true", help="在后台（脱离终端）计算，立即返回")
     args = p.parse_args(argv)
     t = time.time()
     rc = {"ingest-laws": cmd_ingest, "build": cmd_build, "eval": cmd_eval, "stats": cmd_stats, "status": cmd_status,

@@ -314,11 +314,12 @@ def build_qa(index_dir: Path, qa_dir: Path = qamod.QA_DIR, *, workers: int = 1, 
             "seconds": round(time.time() - t, 2)}
 
 
-def build_asked(index_dir: Path, asked_dir: Path | None = None, *, workers: int = 1, progress: bool = True) -> dict:
+def build_asked(index_dir: Path, asked_dir: Path | None = None, *, workers: int = 1, progress: bool = True,
+                vectors: bool = True) -> dict:
     """Residents' questions per article (knowledge/asked/): BM25 + e5 query vectors, linked by article id
-    (ids survive `kb ingest-laws`, BM25 row numbers do not)."""
+    (ids survive `kb ingest-laws`, BM25 row numbers do not). vectors=False (setup): BM25 now, the
+    vectors from the cache when all are there, else left to `kb vectors` (build_dense_asked)."""
     from knowledge import asked as askedmod
-    from knowledge.embed import VectorCache, encode_many
 
     t = time.time()
     corpus = lawsmod.Corpus(index_dir / "laws.sqlite")
@@ -333,16 +334,51 @@ def build_asked(index_dir: Path, asked_dir: Path | None = None, *, workers: int 
             art_ids.append(a.id)
     BM25.build([tokenize(q, bigrams=True) for q in texts], bigrams=True).save(index_dir / "bm25_asked")
     np.save(index_dir / "asked_art_ids.npy", np.asarray(art_ids, np.int64))
-    st: dict = {}
-    bar = Progress(len(texts), "向量 (条文问法)", progress)
+    (index_dir / "asked_texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    info = build_dense_asked(index_dir, workers=workers, progress=progress, cached_only=not vectors)
+    return {"asked_questions": len(texts), "articles": len(set(art_ids)), **info, "seconds": round(time.time() - t, 2)}
+
+
+def missing_vectors(index_dir: Path) -> int:
+    """Articles in force and asked questions still without a meaning vector (0: `kb vectors` is done)."""
+    art, asked = dense_coverage(index_dir), asked_coverage(index_dir)
+    return art["articles_in_force"] - art["with_vectors"] + asked["asked_questions"] - asked["asked_with_vectors"]
+
+
+def build_dense_asked(index_dir: Path, *, workers: int = 1, progress: bool = True, cached_only: bool = False) -> dict:
+    """e5 query vectors of the asked questions that build_asked stored, row for row. cached_only:
+    publish them only when the cache holds every one (else none: load() reads no stale rows)."""
+    from knowledge.embed import VectorCache, encode_many
+
+    texts = json.loads((index_dir / "asked_texts.json").read_text(encoding="utf-8"))
     cache = VectorCache(cache_path(index_dir))
-    vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar, stats=st) if texts \
-        else np.zeros((0, 384), np.float32)
-    cache.close()
-    bar.close()
-    np.save(index_dir / "dense_asked.npy", np.asarray(vecs, np.float32))
-    return {"asked_questions": len(texts), "articles": len(set(art_ids)), "newly_encoded": st.get("encoded", 0),
-            "seconds": round(time.time() - t, 2)}
+    try:
+        if cached_only:
+            from knowledge.embed import _key
+
+            if len(cache.get_many([_key(q, "query") for q in texts])) < len(set(texts)):
+                (index_dir / "dense_asked.npy").unlink(missing_ok=True)
+                return {"asked_vectors": "later"}
+        st: dict = {}
+        bar = Progress(len(texts), "向量 (条文问法)", progress and not cached_only)
+        vecs = encode_many(texts, kind="query", cache=cache, workers=workers, progress=bar, stats=st) if texts \
+            else np.zeros((0, 384), np.float32)
+        bar.close()
+    finally:
+        cache.close()
+    tmp = index_dir / "dense_asked.tmp.npy"
+    np.save(tmp, np.asarray(vecs, np.float32))
+    tmp.replace(index_dir / "dense_asked.npy")
+    return {"asked_vectors": len(texts), "newly_encoded": st.get("encoded", 0)}
+
+
+def asked_coverage(index_dir: Path) -> dict:
+    """{"asked_questions", "asked_with_vectors"}: vectors count only when they match the questions row for row."""
+    ids = index_dir / "asked_art_ids.npy"
+    n = len(np.load(ids)) if ids.exists() else 0
+    vpath = index_dir / "dense_asked.npy"
+    have = len(np.load(vpath, mmap_mode="r")) if vpath.exists() else 0
+    return {"asked_questions": n, "asked_with_vectors": have if have == n else 0}
 
 
 def write_meta(index_dir: Path, **info) -> None:
@@ -354,16 +390,22 @@ def write_meta(index_dir: Path, **info) -> None:
 
 
 def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir: Path = qamod.QA_DIR,
-          asked_dir: Path | None = None, article_vectors: bool = True, workers: int = 2, progress: bool = True,
+          asked_dir: Path | None = None, article_vectors: bool | str = True, workers: int = 2, progress: bool = True,
           log: Callable[[str], None] = lambda s: None) -> dict:
-    """Shipped statutes + curated Q&A. Idempotent: rows upsert, vectors come from the cache."""
+    """Shipped statutes + curated Q&A. Idempotent: rows upsert, vectors come from the cache.
+
+    article_vectors: True builds them here; False drops them (BM25 only); "later" keeps what exists
+    and leaves the rest — with the asked questions' vectors — to `kb vectors` (setup: BM25 answers at
+    once, meaning search over the articles grows in the background)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     t = time.time()
     info = {"ingest": ingest_dir(index_dir, statutes_dir, shipped=True)}
     log(f"条文入库: {info['ingest']}")
     info["bm25_articles"] = build_bm25_articles(index_dir, progress)
     log(f"条文检索: {info['bm25_articles']}")
-    if article_vectors:
+    if article_vectors == "later":
+        pass
+    elif article_vectors:
         meta_path = index_dir / "meta.json"
         scope_all = meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("dense_scope") == "all"
         info["dense_articles"] = build_dense_articles(index_dir, workers=workers, progress=progress,
@@ -374,7 +416,8 @@ def build(index_dir: Path, *, statutes_dir: Path = lawsmod.STATUTES_DIR, qa_dir:
             (index_dir / name).unlink(missing_ok=True)
     info["qa"] = build_qa(index_dir, qa_dir, workers=workers, progress=progress)
     log(f"问答: {info['qa']}")
-    info["asked"] = build_asked(index_dir, asked_dir, workers=workers, progress=progress)
+    info["asked"] = build_asked(index_dir, asked_dir, workers=workers, progress=progress,
+                                vectors=article_vectors != "later")
     log(f"条文问法: {info['asked']}")
     info["build_seconds"] = round(time.time() - t, 2)
     write_meta(index_dir, build=info)

@@ -36,7 +36,7 @@ _NAME_OK = re.compile(r"^index-[0-9A-Za-z_-]+$")
 # Files of the article side of an index: a candidate (golden check) links them from the current one.
 ARTICLE_FILES = ("laws.sqlite", "bm25_art.npz", "bm25_art.json", "bm25_art.idf.npy", "art_ids.npy", "art_law.npy",
                  "art_shipped.npy", "art_laws.json", "dense_art.npy", "dense_art_ids.npy", "bm25_asked.npz",
-                 "bm25_asked.json", "bm25_asked.idf.npy", "asked_art_ids.npy", "dense_asked.npy", "meta.json")
+                 "bm25_asked.json", "bm25_asked.idf.npy", "asked_art_ids.npy", "asked_texts.json", "dense_asked.npy", "meta.json")
 # (progress %, label) after each stage that knowledge.index.build logs
 STAGES = [("条文入库", 25, "正在建立条文关键词索引…"), ("条文检索", 55, "正在计算条文向量…"),
           ("条文向量", 70, "正在建立问答索引…"), ("问答", 88, "正在建立条文问法索引…"), ("条文问法", 95, "正在检查新索引…")]

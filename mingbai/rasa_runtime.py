@@ -91,8 +91,10 @@ def is_current(out_dir: Path | None = None) -> bool:
     return model.exists() and stamp.exists() and stamp.read_text().strip() == fingerprint()
 
 
-def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False) -> Path:
-    """Train the model into settings.rasa_model_dir (skipped when the inputs are unchanged)."""
+def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False, warm: bool = True) -> Path:
+    """Train the model into settings.rasa_model_dir (skipped when the inputs are unchanged).
+    warm=False: leave the emergency bank and the classifier to `python -m bot.road_model`, which
+    setup runs beside this and which makes them first (each training text encoded once)."""
     out_dir = Path(out_dir or get_settings().rasa_model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / f"{MODEL_NAME}.tar.gz"
@@ -100,7 +102,8 @@ def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False)
     if not force and is_current(out_dir):
         if not quiet:
             print(f"Rasa 模型已是最新，跳过训练: {model}")
-        _warm_emergency_bank()
+        if warm:
+            _warm_emergency_bank()
         return model
     cmd = [str(rasa_bin()), "train", "--config", str(CONFIG), "--domain", str(DOMAIN), "--data", str(DATA),
            "--out", str(out_dir), "--fixed-model-name", MODEL_NAME]
@@ -114,7 +117,8 @@ def train(force: bool = False, out_dir: Path | None = None, quiet: bool = False)
         tail = (proc.stdout or "")[-3000:] if quiet else ""
         raise RuntimeError(f"rasa train 失败 (exit {proc.returncode})\n{tail}")
     _stamp_path(out_dir).write_text(fp)
-    _warm_emergency_bank()
+    if warm:
+        _warm_emergency_bank()
     if not quiet:
         print(f"训练完成 {time.monotonic() - started:.0f} 秒: {model}")
     return model
@@ -257,6 +261,8 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_train = sub.add_parser("train", help="训练模型（输入没变时跳过）")
     p_train.add_argument("--force", action="store_true", help="即使输入没变也重新训练")
+    p_train.add_argument("--no-warm", action="store_true",
+                         help="不预先生成紧急语义库和纠纷分类模型（安装时由 python -m bot.road_model 生成）")
     sub.add_parser("validate", help="rasa data validate")
     p_test = sub.add_parser("test", help="NLU 交叉验证 + 对话测试, 结果在 eval/results/rasa/")
     p_test.add_argument("--folds", type=int, default=3)
@@ -264,7 +270,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         if args.cmd == "train":
-            train(force=args.force)
+            train(force=args.force, warm=not args.no_warm)
             return 0
         if args.cmd == "validate":
             return validate()

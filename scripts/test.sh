@@ -11,6 +11,11 @@ if ! .venv-app/bin/lint-imports; then
   echo "见 docs/ARCHITECTURE.md「导入约定」。" >&2
   exit 1
 fi
+# Setup leaves the articles' meaning vectors to a background build: the suite reads the whole index,
+# so it waits for that build (or finishes it) first; a no-op once every article has its vector.
+if .venv-app/bin/mingbai kb status >/dev/null 2>&1; then
+  .venv-app/bin/mingbai kb vectors --quiet >/dev/null || { echo "条文向量计算失败 (kb vectors)" >&2; exit 1; }
+fi
 .venv-app/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -230,3 +230,20 @@ def test_signal_stops_all_children_and_their_groups(tmp_path, sig):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_run_resumes_article_vectors_only_while_some_are_missing(fresh_home, monkeypatch):
+    """Setup leaves the articles' meaning vectors to a background build; a reboot may stop it.
+    `mingbai run` then resumes it as a niced job — and adds no job once every article has one."""
+    from knowledge import index
+    from mingbai import run as runmod
+    from mingbai.settings import get_settings
+
+    s = get_settings()
+    assert "kb-vectors" not in [j.name for j in runmod.build_jobs(s)]  # no index yet: nothing to resume
+    monkeypatch.setattr(index, "is_built", lambda d: True)
+    monkeypatch.setattr(index, "missing_vectors", lambda d: 2)
+    job = {j.name: j for j in runmod.build_jobs(s)}["kb-vectors"]
+    assert job.cmd[:3] == ["nice", "-n", "10"] and job.cmd[-3:] == ["vectors", "--if-idle", "--quiet"]
+    monkeypatch.setattr(index, "missing_vectors", lambda d: 0)
+    assert "kb-vectors" not in [j.name for j in runmod.build_jobs(s)]

@@ -111,3 +111,48 @@ def test_background_vectors_cover_an_ingested_folder(fresh_home, tmp_path, capsy
     assert cli.main(["status"]) == 0
     after = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert after["with_vectors"] == after["articles_in_force"] and after["coverage"] == 1.0
+
+
+def test_setup_leaves_article_vectors_to_one_background_build(fresh_home, tmp_path, capsys, monkeypatch):
+    """Setup's `kb build --vectors-later` answers by BM25 at once and keeps vectors made before;
+    `kb vectors` fills the rest, rewrites nothing once complete (serving processes reload on a
+    rewrite), and with --if-idle leaves at once while another build holds the lock."""
+    import fcntl
+
+    from knowledge import cli, index
+    from knowledge import search as search_mod
+    from mingbai.settings import get_settings
+    from tests.knowledge.conftest import DATA
+
+    monkeypatch.setattr(search_mod, "reset_cache", lambda: None)
+    shipped = tmp_path / "shipped" / "行政法"
+    shipped.mkdir(parents=True)
+    shutil.copy(laws.STATUTES_DIR / "行政法" / "居民身份证法(2011-10-29).md", shipped)
+    idx = get_settings().index_dir
+    kw = dict(statutes_dir=tmp_path / "shipped", qa_dir=DATA, workers=1, progress=False)
+    index.build(idx, article_vectors="later", **kw)
+    assert index.dense_coverage(idx)["with_vectors"] == 0
+    asked = index.asked_coverage(idx)["asked_questions"]
+    assert asked > 0 and index.missing_vectors(idx) == index.dense_coverage(idx)["articles_in_force"] + asked
+    assert search_mod.Searcher(index.load(idx)).search("身份证丢了怎么补办").articles  # BM25 serves meanwhile
+
+    lock = open(idx / ".vectors.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert cli.main(["vectors", "--workers", "1", "--quiet", "--if-idle"]) == 0
+    assert index.dense_coverage(idx)["with_vectors"] == 0  # left to the build that holds the lock
+    lock.close()
+
+    capsys.readouterr()
+    assert cli.main(["vectors", "--workers", "1", "--quiet"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    cov = index.dense_coverage(idx)
+    assert cov["with_vectors"] == cov["articles_in_force"] == first["articles_dense"] > 0
+    assert index.missing_vectors(idx) == 0 and first["asked"]["asked_vectors"] == asked
+    assert index.load(idx).asked_vecs.ntotal == asked
+    stamp = (idx / "dense_art.npy").stat().st_mtime_ns, (idx / "meta.json").stat().st_mtime_ns
+    assert cli.main(["vectors", "--workers", "1", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["complete"]
+    assert ((idx / "dense_art.npy").stat().st_mtime_ns, (idx / "meta.json").stat().st_mtime_ns) == stamp
+
+    index.build(idx, article_vectors="later", **kw)  # a second setup keeps them (the asked ones from the cache)
+    assert index.missing_vectors(idx) == 0
