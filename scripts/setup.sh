@@ -40,7 +40,7 @@ lock_venv() {  # $1 venv dir, $2 python, $3 lock file, $4.. extra pip args
   # only pip finds. pip is the fallback.
   if [ "$venv" = .venv-rasa ] && [ -x .venv-app/bin/uv ]; then
     echo "  uv pip install -r $lock …"
-    .venv-app/bin/uv pip install -q --python "$venv/bin/python" -r "$lock" "$@" && { echo "$want" > "$stamp"; return 0; }
+    .venv-app/bin/uv pip install -q --compile-bytecode --python "$venv/bin/python" -r "$lock" "$@" && { echo "$want" > "$stamp"; return 0; }
     echo "  uv 失败，改用 pip"
   fi
   "$venv/bin/python" -m pip install -q -U "pip>=24,<27" 2> >(grep -v "is neither a file nor a directory" >&2)

@@ -164,3 +164,14 @@ def test_the_bank_backstop_catches_phrasings_the_rules_miss_and_respects_filters
         assert hit and hit["tier"] == "danger_now" and hit["via"] == "semantic", text  # ...the bank does
     past = triage("我大姑子前些年被她男人打跑了 现在要回来分房子 她有份吗", wait=True)
     assert past is None or past["tier"] == "harm_past"
+
+
+def test_bank_vectors_from_the_store_are_the_encoders(fresh_home):
+    """The bank is encoded through the training-vector store in the app runtime (setup's two
+    processes); its vectors must be the encoder's own, which the Rasa runtime computes directly."""
+    import numpy as np
+
+    from bot import emergency_semantic
+
+    texts = [t for t, _ in emergency_semantic.bank_rows()[:40]]
+    assert np.array_equal(emergency_semantic._embed_bank(texts), emergency_semantic._embed(texts))
