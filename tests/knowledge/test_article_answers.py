@@ -125,6 +125,7 @@ def test_setup_leaves_article_vectors_to_one_background_build(fresh_home, tmp_pa
     from tests.knowledge.conftest import DATA
 
     monkeypatch.setattr(search_mod, "reset_cache", lambda: None)
+    monkeypatch.setenv("MINGBAI_KB_VECTOR_CACHE", str(tmp_path / "kb-vectors.sqlite"))  # nothing cached yet
     shipped = tmp_path / "shipped" / "行政法"
     shipped.mkdir(parents=True)
     shutil.copy(laws.STATUTES_DIR / "行政法" / "居民身份证法(2011-10-29).md", shipped)
