@@ -217,6 +217,7 @@ def predict(text: str, vector=None) -> dict:
 
 
 if __name__ == "__main__":  # `python -m bot.road_model`: fit (or load) and cache the models — make setup runs it
+    import argparse
     import collections
     import sys
     import time
@@ -227,8 +228,9 @@ if __name__ == "__main__":  # `python -m bot.road_model`: fit (or load) and cach
     # The domain classifier first: its texts are all among the road model's, so they are encoded once
     # and stored; then the road model; then the emergency backstop's bank. Setup's Rasa training skips
     # its own warm-up (--no-warm), which would encode the same texts beside this at the same time.
-    if "--workers" in sys.argv:
-        classifier.FIT_WORKERS = max(1, int(sys.argv[sys.argv.index("--workers") + 1]))
+    cli = argparse.ArgumentParser(prog="python -m bot.road_model")
+    cli.add_argument("--workers", type=int, default=1, help="processes that encode training texts not yet stored")
+    classifier.FIT_WORKERS = max(1, cli.parse_args().workers)
     t0 = time.time()
     classifier.get_model()
     t1 = time.time()

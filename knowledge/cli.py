@@ -53,7 +53,8 @@ def _spawn_vectors(s, workers: int) -> int:
     with open(log_path, "ab") as out:
         # niced: residents' answers come first on a small machine
         proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "mingbai.cli", "kb", "vectors",
-                                 "--workers", str(workers), "--quiet"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 "--workers", str(workers), "--quiet"],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=dict(os.environ))
     return proc.pid
 
@@ -85,13 +86,12 @@ def cmd_vectors(args) -> int:
         _log("等待正在进行的条文向量计算完成…")
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        cov = {**index.dense_coverage(s.index_dir), **index.asked_coverage(s.index_dir)}
-        asked_done = cov["asked_with_vectors"] >= cov["asked_questions"]
-        if cov["with_vectors"] >= cov["articles_in_force"] and asked_done:
+        cov = index.vector_coverage(s.index_dir)
+        if not cov["missing"]:
             print(json.dumps({"articles_dense": cov["with_vectors"], "newly_encoded": 0, "complete": True}))
             return 0
         info = {}
-        if not asked_done:  # short texts, a large share of the ranking: first
+        if cov["asked_with_vectors"] < cov["asked_questions"]:  # short texts, a large share of the ranking: first
             info["asked"] = index.build_dense_asked(s.index_dir, workers=args.workers, progress=not args.quiet)
             index.write_meta(s.index_dir, asked_vectors=info["asked"]["asked_vectors"])
             _log(f"条文问法向量: {info['asked']}")
@@ -113,7 +113,7 @@ def cmd_status(args) -> int:
     if not index.is_built(s.index_dir):
         print(json.dumps({"built": False, "hint": "mingbai kb build"}, ensure_ascii=False))
         return 1
-    cov = {**index.dense_coverage(s.index_dir), **index.asked_coverage(s.index_dir)}
+    cov = index.vector_coverage(s.index_dir)
     meta_path = s.index_dir / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     entries = len(json.loads((s.index_dir / "qa.json").read_text(encoding="utf-8")))

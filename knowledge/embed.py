@@ -157,7 +157,10 @@ def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCac
     # to thousands, so unsorted batches spend most of their time on padding.
     todo.sort(key=lambda i: len(texts[i]))
     batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-    jobs = [([texts[i] for i in b], kind) for b in batches]
+    if encode is None:
+        fn, jobs = _worker_encode, [([texts[i] for i in b], kind) for b in batches]
+    else:  # with workers, `encode` must be a module-level function (pickled by name into each process)
+        fn, jobs = encode, [[texts[i] for i in b] for b in batches]
 
     def take(b, vecs):
         out[b] = vecs
@@ -166,24 +169,14 @@ def encode_many(texts: Sequence[str], *, kind: str = "passage", cache: VectorCac
         if progress:
             progress(len(b))
 
-    if encode is not None and workers > 1 and len(batches) > 1:
-        import multiprocessing as mp
-
-        # `encode` must then be a module-level function (it is pickled by name into each process)
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for b, vecs in zip(batches, pool.imap(encode, [[texts[i] for i in b] for b in batches])):
-                take(b, vecs)
-    elif encode is not None:
-        for b in batches:
-            take(b, encode([texts[i] for i in b]))
-    elif workers > 1 and len(batches) > 1:
+    if workers > 1 and len(batches) > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a clean engine per process
         with ctx.Pool(workers) as pool:
-            for b, vecs in zip(batches, pool.imap(_worker_encode, jobs)):
+            for b, vecs in zip(batches, pool.imap(fn, jobs)):
                 take(b, vecs)
     else:
         for b, job in zip(batches, jobs):
-            take(b, _worker_encode(job))
+            take(b, fn(job))
     return out

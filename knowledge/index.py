@@ -339,10 +339,17 @@ def build_asked(index_dir: Path, asked_dir: Path | None = None, *, workers: int 
     return {"asked_questions": len(texts), "articles": len(set(art_ids)), **info, "seconds": round(time.time() - t, 2)}
 
 
+def vector_coverage(index_dir: Path) -> dict:
+    """dense_coverage and asked_coverage together, with "missing": articles in force and asked
+    questions still without a meaning vector (0: `kb vectors` is done)."""
+    cov = {**dense_coverage(index_dir), **asked_coverage(index_dir)}
+    cov["missing"] = (cov["articles_in_force"] - cov["with_vectors"]
+                      + cov["asked_questions"] - cov["asked_with_vectors"])
+    return cov
+
+
 def missing_vectors(index_dir: Path) -> int:
-    """Articles in force and asked questions still without a meaning vector (0: `kb vectors` is done)."""
-    art, asked = dense_coverage(index_dir), asked_coverage(index_dir)
-    return art["articles_in_force"] - art["with_vectors"] + asked["asked_questions"] - asked["asked_with_vectors"]
+    return vector_coverage(index_dir)["missing"]
 
 
 def build_dense_asked(index_dir: Path, *, workers: int = 1, progress: bool = True, cached_only: bool = False) -> dict:
