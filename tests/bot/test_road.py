@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout" / "consultations.jsonl",
             ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl",
-            ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl"]
+            ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl",
+            ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl"]
 # dev3, dev4 and dev5 are training material since sessions 6 and 7; dev6, dev7 and dev8 are tuning splits. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
