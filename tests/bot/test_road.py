@@ -17,7 +17,7 @@ HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" 
             ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl"]
-# dev3, dev4 and dev5 are training material since sessions 6 and 7; dev6 to dev9 are tuning splits. (dev and dev2 predate
+# dev3 – dev8 are training material (since sessions 6, 7 and 10); dev9 is the tuning split. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl",
@@ -45,6 +45,14 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
     assert not close, "examples or dev3–dev9 too close to a held-out text:\n" + "\n".join(close[:20])
+
+
+def test_the_tuning_split_and_held_out_sets_are_not_training_material():
+    from bot import training_splits
+
+    trained = {p.resolve() for p in training_splits.PATHS}
+    assert all(p.exists() for p in training_splits.PATHS)
+    assert not trained & {p.resolve() for p in HELD_OUT + [ROOT / "eval" / "bot" / "dev9" / "messages.jsonl"]}
 
 
 def test_examples_are_labelled_consistently():
