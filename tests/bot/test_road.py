@@ -198,9 +198,15 @@ def test_a_closing_sentence_that_says_the_resident_is_safe_is_no_alarm():
     "他刚才在楼下砸我车，警察已经把人带走了，车损谁赔",
 ])
 def test_danger_that_is_over_is_answered_not_alarmed(text):
-    assert road.danger(text)[0] >= road.P_DANGER  # the model alone would cry wolf
     tri = road.triage(text)
     assert not tri or tri["tier"] != emergency.DANGER_NOW
+
+
+def test_the_over_gate_holds_where_the_model_alone_would_cry_wolf():
+    text = "电梯卡在五楼半小时，刚被救出来，人没事，物业说不归他们管"
+    assert road.danger(text)[0] >= road.P_DANGER  # without the gate this would alarm
+    assert road._RESOLVED.search(emergency.normalize(text))
+    assert (road.triage(text) or {}).get("tier") != emergency.DANGER_NOW
 
 
 @pytest.mark.parametrize("text", [
