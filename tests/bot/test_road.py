@@ -187,6 +187,18 @@ def test_danger_at_the_end_of_a_legal_question_raises_the_alarm():
     assert road.triage(text)["tier"] == emergency.DANGER_NOW
 
 
+@pytest.mark.parametrize("kind_text, kind, keeps", [
+    ("客服说我的贷款额度冻结了，让我转两万到他给的账户解冻，我卡号都填好了还没按确定", "fraud_in_progress", True),
+    ("楼里有人在楼道堆了一大堆纸箱，万一着火咋办，能来人管管不", "fire", False),  # the usual bar
+])
+def test_a_calm_transfer_keeps_its_rule_alarm_on_a_lower_model_vote(monkeypatch, kind_text, kind, keeps):
+    tri = emergency.triage(kind_text, wait=True)
+    assert tri["tier"] == emergency.DANGER_NOW and tri["kind"] == kind
+    p = (road.P_KEEP_PERSON + road.P_KEEP) / 2  # between the two bars
+    monkeypatch.setattr(road, "danger", lambda text, vector=None: (p, 0.0, 0.0))
+    assert (road.triage(kind_text)["tier"] == emergency.DANGER_NOW) is keeps
+
+
 def test_a_closing_sentence_that_says_the_resident_is_safe_is_no_alarm():
     text = "老公前天推了我一把，我想问这算不算家暴，怎么申请保护令？我现在住在我姐家，挺安全的"
     assert road.danger(text)[2] == 0.0
