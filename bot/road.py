@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 
 P_DANGER = 0.6  # the model alone raises the alarm
 P_KEEP = 0.4  # a rule alarm stands unless the model gives less than this
-P_KEEP_PERSON = 0.3  # … and a lower bar for dangers told calmly: a person's threat (an axe at the door may
+P_KEEP_CALM = 0.3  # … and a lower bar for dangers told calmly: a person's threat (an axe at the door may
 # be told as a quarrel) and a transfer being made (「金额都输好了，还没点确认」 has no danger word for the model;
 # leave-one-split-out over dev6 – dev9: one more emergency kept, no false alarm added)
-_PERSON_KINDS = {"violence", "weapon_threat", "stalking", "fraud_in_progress"}
+_CALM_KINDS = {"violence", "weapon_threat", "stalking", "fraud_in_progress"}
 P_SENTENCE = 0.95  # one sentence (or stretch of a run-on) of a long message, on its own
 P_LAST = 0.75  # … its last sentence: where a story reaches the present (「…问了也没用了，我已经到江边了」),
 # unless that sentence says the resident is safe now (「我现在在娘家，挺安全的」)
@@ -147,7 +147,7 @@ def triage(text, vector=None) -> Optional[dict]:
         log.exception("danger model unavailable; rules only")
         return tri
     ruled = bool(tri and tri.get("tier") == emergency.DANGER_NOW)
-    keep = P_KEEP_PERSON if ruled and tri.get("kind") in _PERSON_KINDS else P_KEEP
+    keep = P_KEEP_CALM if ruled and tri.get("kind") in _CALM_KINDS else P_KEEP
     plain = emergency.normalize(text)
     resolved, fiction = bool(_RESOLVED.search(plain)), bool(_FICTION.search(plain))
     if resolved or fiction:  # the model alone must be near-certain, and its sentences are not read alone

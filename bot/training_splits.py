@@ -6,7 +6,8 @@ classifier (bot.classifier) its domains: residents' own words, which the curated
 examples lack (on dev6, then the tuning split, the classifier alone named a right domain for 0.850 of
 answers and intakes without them and 0.872 with them; folding dev6 – dev8 in session 10 moved dev9, the
 tuning split since, from 0.872 to 0.877, and its emergencies found from 28 to 29 of 30). The current
-tuning split and the held-out sets are never listed here; tests/bot/test_road.py keeps these texts apart from the held-out ones.
+tuning split and the held-out sets are never listed here; tests/bot/test_road.py keeps these texts apart
+from the held-out ones.
 """
 from __future__ import annotations
 

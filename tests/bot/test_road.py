@@ -21,8 +21,9 @@ HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" 
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl",
-          ROOT / "eval" / "bot" / "dev7" / "messages.jsonl", ROOT / "eval" / "bot" / "dev8" / "messages.jsonl",
-          ROOT / "eval" / "bot" / "dev9" / "messages.jsonl"]
+          ROOT / "eval" / "bot" / "dev7" / "messages.jsonl", ROOT / "eval" / "bot" / "dev8" / "messages.jsonl"]
+TUNING_SPLIT = ROOT / "eval" / "bot" / "dev9" / "messages.jsonl"  # the current one: never training material
+TUNING.append(TUNING_SPLIT)
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -52,7 +53,7 @@ def test_the_tuning_split_and_held_out_sets_are_not_training_material():
 
     trained = {p.resolve() for p in training_splits.PATHS}
     assert all(p.exists() for p in training_splits.PATHS)
-    assert not trained & {p.resolve() for p in HELD_OUT + [ROOT / "eval" / "bot" / "dev9" / "messages.jsonl"]}
+    assert not trained & {p.resolve() for p in HELD_OUT + [TUNING_SPLIT]}
 
 
 def test_examples_are_labelled_consistently():
@@ -194,7 +195,7 @@ def test_danger_at_the_end_of_a_legal_question_raises_the_alarm():
 def test_a_calm_transfer_keeps_its_rule_alarm_on_a_lower_model_vote(monkeypatch, kind_text, kind, keeps):
     tri = emergency.triage(kind_text, wait=True)
     assert tri["tier"] == emergency.DANGER_NOW and tri["kind"] == kind
-    p = (road.P_KEEP_PERSON + road.P_KEEP) / 2  # between the two bars
+    p = (road.P_KEEP_CALM + road.P_KEEP) / 2  # between the two bars
     monkeypatch.setattr(road, "danger", lambda text, vector=None: (p, 0.0, 0.0))
     assert (road.triage(kind_text)["tier"] == emergency.DANGER_NOW) is keeps
 
