@@ -236,7 +236,8 @@ _REPEALED_INTERPRETATION = re.compile("《(" + "|".join(REPEALED_BY_CIVIL_CODE) 
 
 @lru_cache(maxsize=1)
 def superseded() -> dict[str, dict]:
-    """law_key -> {in_force_from, note}: the corpus's newest version is older than the law in force."""
+    """law_key -> {in_force_from | repealed, note}: the corpus's newest version is older than the law in
+    force, or the law itself was repealed with nothing of its name replacing it."""
     import yaml
 
     if not SUPERSEDED_PATH.exists():
@@ -250,6 +251,8 @@ def out_of_force(law: str, version: str | None) -> bool:
     if _REPEALED_INTERPRETATION.search(law):
         return True  # 适用《婚姻法》… 若干问题的解释: repealed with the law itself on 2021-01-01
     row = superseded().get(law_key(law))
+    if row and row.get("repealed"):
+        return True
     return bool(row) and (version or "") < str(row.get("in_force_from", ""))
 
 

@@ -31,6 +31,10 @@ def test_superseded_and_repealed_versions_are_never_in_force():
     assert not laws.out_of_force("治安管理处罚法", "2026-01-01")
     assert laws.out_of_force("最高人民法院关于适用《婚姻法》若干问题的解释（三）", "2011-08-09")
     assert not laws.out_of_force("最高人民法院关于适用《民法典》婚姻家庭编的解释（一）", "2020-12-29")
+    # Abolished by 法释〔2020〕16号 and replaced under another name: out of force whatever the date.
+    assert laws.out_of_force("最高人民法院关于审理劳动争议案件适用法律若干问题的解释（四）", "2013-01-18")
+    assert laws.out_of_force("最高人民法院关于审理建设工程施工合同纠纷案件适用法律问题的解释（二）", "2018-12-30")
+    assert not laws.out_of_force("最高人民法院关于审理劳动争议案件适用法律问题的解释（一）", "2020-12-29")
     shipped = [a for a in laws.load_articles() if a.law == "治安管理处罚法"]
     assert shipped and not any(a.in_force for a in shipped)
 
