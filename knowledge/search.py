@@ -27,6 +27,7 @@ from knowledge.numerals import CN_NUM, cn2int
 from knowledge.qa import Entry
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+KNN = 20  # nearest asked questions counted per article (second stage)
 DEFAULTS = {
     "lo": 0.84, "hi": 0.95, "alpha": 0.5, "domain_bonus": 0.04, "domain_penalty": 0.04,
     "ans_lex": 0.2, "ans_dense": 0.1, "ans_lo": 0.80, "ans_hi": 0.92,
@@ -37,6 +38,11 @@ DEFAULTS = {
     "expansion_weight": 0.5, "vote_floor": 0.35, "vote_k": 5, "vote_secondary": 0.8,
     "cand_lex": 200, "cand_dense": 200,
 }
+# What a law's title says beyond its kind: 旅游法 → 旅游, 快递暂行条例 → 快递, 最高人民法院关于审理旅游纠纷案件
+# 适用法律若干问题的规定 → 旅游 纠纷 (the rarer a word among the titles, the more it counts).
+_TITLE_BOILER = re.compile(r"中华人民共和国|最高人民法院|最高人民检察院|关于|审理|办理|适用|法律|若干|问题|案件|"
+                           r"实施细则|实施条例|实施办法|暂行|条例|规定|解释|办法|决定|[（(][一二三四五六七八九十]+[）)]|"
+                           r"《|》|的|法$|法典$")
 _ART_REF = re.compile(rf"第\s*([{CN_NUM}0-9]+)\s*条(?:之([{CN_NUM}]+))?")
 
 
@@ -87,7 +93,15 @@ class Searcher:
         if loaded.art_vec_rows is not None:
             self._vec_covered[loaded.art_vec_rows] = True
         self._build_priors()
+        n = len(loaded.art_ids)
+        ok = loaded.asked_rows[loaded.asked_rows >= 0] if loaded.asked_rows is not None else np.zeros(0, np.int64)
+        self._n_asked = np.log1p(np.bincount(ok, minlength=n)[:n]).astype(np.float32)
+        self._build_titles()
+        interp = np.asarray([x.startswith("最高人民法院") for x in loaded.art_laws], np.float32)
+        self._interp = interp[loaded.art_law] if n else np.zeros(0, np.float32)
         self.capture: list | None = None  # calibration: collects (rows, features) per query
+        # Fitting the second stage on the asked questions themselves: each one leaves itself out.
+        self.exclude_asked: np.ndarray | None = None
         self.adapter = _load_adapter()  # `mingbai model tune`, only when it beat the base model
         self.rerank = rerank.load()  # second stage (knowledge/rerank.py), fitted on the dev splits
 
@@ -190,6 +204,31 @@ class Searcher:
         return [QAHit(L.entries[i], float(s[i]), float(dense[i]) if dense is not None else 0.0, float(lex[i]))
                 for i in top]
 
+    def _build_titles(self) -> None:
+        """Each law's title words (jieba, idf over the titles), for title_match()."""
+        names = self.L.art_laws
+        words = [{t for t in tokenize(_TITLE_BOILER.sub(" ", x)) if len(t) >= 2} for x in names]
+        df: dict[str, int] = {}
+        for ws in words:
+            for t in ws:
+                df[t] = df.get(t, 0) + 1
+        idf = {t: float(np.log((len(names) + 1) / (d + 0.5))) for t, d in df.items()}
+        self._title_laws = {t: [] for t in df}
+        total = np.zeros(len(names), np.float32)
+        for li, ws in enumerate(words):
+            for t in ws:
+                self._title_laws[t].append(li)
+                total[li] += idf[t]
+        self._title_idf, self._title_total = idf, np.maximum(total, 1e-6)
+
+    def title_match(self, text: str) -> np.ndarray:
+        """Per law: the share (by idf) of its title words that the resident's words contain."""
+        got = np.zeros(len(self._title_total), np.float32)
+        for t, laws in self._title_laws.items():
+            if t in text:
+                got[laws] += self._title_idf[t]
+        return got / self._title_total
+
     # ------------------------------------------------------------------ article priors
     def _build_priors(self) -> None:
         """Which laws residents' questions rest on, learned from the curated entries' citations.
@@ -276,18 +315,30 @@ class Searcher:
         rows = L.asked_rows[ok]
         lex = np.zeros(n, np.float32)
         raw, norm = L.bm_asked.scores(L.bm_asked.query_terms(text))
+        ex = self.exclude_asked
+        if ex is not None and len(raw) == len(ok):
+            raw = raw.copy()
+            raw[ex] = 0.0
+        knn_lex = np.zeros(n, np.float32)
         if len(raw) == len(ok):
             np.maximum.at(lex, rows, np.minimum(raw / norm, 1.0)[ok].astype(np.float32))
+            near = np.argpartition(-raw, min(KNN, len(raw) - 1))[:KNN]
+            near = near[(raw[near] > 0) & (L.asked_rows[near] >= 0)]
+            np.add.at(knn_lex, L.asked_rows[near], 1.0)
         dense = np.zeros(n, np.float32)
+        knn_dense = np.zeros(n, np.float32)
         if qv is not None and L.asked_vecs is not None and L.asked_vecs.ntotal:
             # The closest questions only: the rest score 0 on the clipped dense scale anyway.
             k = min(int(self.c["cand_asked_dense"]), L.asked_vecs.ntotal)
             D, I = L.asked_vecs.search(qv.reshape(1, -1).astype(np.float32), k)
             found = I[0] >= 0
+            if ex is not None:
+                found &= ~np.isin(I[0], ex)
             q_rows, cos = L.asked_rows[I[0][found]], D[0][found]
             keep = q_rows >= 0  # a question whose article left the corpus in force
             np.maximum.at(dense, q_rows[keep], self._dense_norm(cos[keep]).astype(np.float32))
-        return lex, dense
+            np.add.at(knn_dense, q_rows[keep][:KNN], 1.0)  # faiss returns them closest first
+        return lex, dense, knn_lex, knn_dense
 
     def _features(self, rows: np.ndarray, b: np.ndarray, dense_by_row: dict[int, float], votes: dict[int, float],
                   qa_hits: list[QAHit], domain: str | None, law_ix: set[int],
@@ -312,6 +363,15 @@ class Searcher:
         return np.stack([d, b, np.asarray([votes.get(int(r), 0.0) for r in rows], np.float32),
                          self.law_prior[laws_of], L.art_shipped[rows].astype(np.float32), dp, named,
                          a_lex, a_dense], axis=1)
+
+    def _extra(self, rows: np.ndarray, asked, title: np.ndarray) -> np.ndarray:
+        """Second-stage-only columns (knowledge/rerank.py): how many of the resident's nearest asked
+        questions (by words, by meaning) belong to the article, how many it has, interpretation or
+        not, how much of its law's title the resident's words contain."""
+        z = np.zeros(len(rows), np.float32)
+        kl, kd = (asked[2][rows], asked[3][rows]) if asked is not None else (z, z)
+        return np.stack([kl, kd, self._n_asked[rows], self._interp[rows], title[self.L.art_law[rows]]],
+                        axis=1).astype(np.float64)
 
     def search_articles(self, text: str, qv: np.ndarray | None, k: int = 5, mode: str = "hybrid",
                         laws: list[str] | None = None, civil_only: bool = False,
@@ -360,7 +420,7 @@ class Searcher:
         asked = self._asked(text, qv) if mode == "hybrid" else None
         if asked is not None:
             m = int(c["cand_asked"])
-            for v in asked:
+            for v in asked[:2]:
                 top = np.argpartition(-v, min(m, n - 1))[:m]
                 cand |= set(top[v[top] > 0].tolist())
         if civil_only:
@@ -381,11 +441,13 @@ class Searcher:
             s = np.asarray([dense_by_row.get(int(r), 0.0) for r in rows], np.float32)
         else:
             F = self._features(rows, b, dense_by_row, votes, qa_hits or [], domain, law_ix, asked)
+            E = self._extra(rows, asked, self.title_match(text))
             if self.capture is not None:
-                self.capture.append((rows, F))
+                self.capture.append((rows, F, E))
             s = F @ self._weights()
         if mode == "hybrid" and self.rerank is not None:
-            order = rerank.order(rows, F.astype(np.float64), s.astype(np.float64), L.art_law[rows], self.rerank)[:k]
+            order = rerank.order(rows, F.astype(np.float64), s.astype(np.float64), L.art_law[rows], self.rerank,
+                                 E)[:k]
         else:
             order = np.argsort(-s)[:k]
         top = [(float(s[i]), int(rows[i])) for i in order]

@@ -22,25 +22,29 @@ WEIGHT_KEYS = ("w_dense", "w_lex", "w_vote", "w_prior", "w_shipped", "w_domain",
                "w_asked_dense")
 
 
-def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:
-    """Per question: (candidate rows, feature matrix, gold rows)."""
-    from knowledge.text import classify_input
-
+def gold_rows(searcher: Searcher, items: list[dict]) -> list[set[int]]:
+    """Per question: the index rows of its gold articles (those in force and indexed)."""
     L = searcher.L
     row_of = {int(a): r for r, a in enumerate(L.art_ids)}
     out = []
     for it in items:
-        gold = set()
-        for g in it.get("gold") or []:
-            a = L.corpus.get(g["law"], g["article"])
-            if a is not None and a.id in row_of:
-                gold.add(row_of[a.id])
+        arts = (L.corpus.get(g["law"], g["article"]) for g in it.get("gold") or [])
+        out.append({row_of[a.id] for a in arts if a is not None and a.id in row_of})
+    return out
+
+
+def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:
+    """Per question: (candidate rows, feature matrix, gold rows)."""
+    from knowledge.text import classify_input
+
+    out = []
+    for it, gold in zip(items, gold_rows(searcher, items)):
         searcher.capture = []
         _, cleaned = classify_input(it["text"])
         searcher.search(cleaned or it["text"], k=10, domain=it.get("domain_hint"))
         cap, searcher.capture = searcher.capture, None
         if cap:
-            rows, F = cap[-1]
+            rows, F = cap[-1][:2]
             out.append((rows, F, gold))
         else:
             out.append((np.zeros(0, np.int64), np.zeros((0, len(Searcher.FEATURES)), np.float32), gold))
