@@ -19,7 +19,8 @@ scores are kept on the hits, so the confidence bar still reads the same scale.
 the dev splits (5-fold) it made the order worse (R@3 0.870 → 0.869 at weight 0.25, 0.840 at 1), so
 the shipped fit does not use it. Serving is numpy only (knowledge/rerank.json: feature means,
 scales, coefficients). Hand-written because the features are ours; fitting uses scikit-learn's
-LogisticRegression (a gradient-boosted fit of the same features did no better on the dev splits).
+LogisticRegression (a gradient-boosted fit of the same features, and a chapter-heading column, did no
+better on the dev splits).
 """
 from __future__ import annotations
 
@@ -134,11 +135,12 @@ def _search(searcher, text: str, gold: set[int], weight: float, domain: str | No
     L = searcher.L
     searcher.capture = []
     searcher.exclude_asked = None if exclude_asked is None else np.asarray([exclude_asked])
+    params, searcher.rerank = searcher.rerank, None  # the capture is the first stage's; a refit may change the width
     try:
         _, cleaned = classify_input(text)
         searcher.search(cleaned or text, k=10, domain=domain)
     finally:
-        cap, searcher.capture, searcher.exclude_asked = searcher.capture, None, None
+        cap, searcher.capture, searcher.exclude_asked, searcher.rerank = searcher.capture, None, None, params
     if not cap:
         return None
     rows, F, E = cap[-1]
