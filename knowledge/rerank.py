@@ -130,21 +130,13 @@ def evaluate(data: list[Question], w: np.ndarray, params: dict | None) -> dict:
 
 def _search(searcher, text: str, gold: set[int], weight: float, domain: str | None = None,
             exclude_asked: int | None = None) -> Question | None:
-    from knowledge.text import classify_input
+    from knowledge.tune import capture
 
-    L = searcher.L
-    searcher.capture = []
-    searcher.exclude_asked = None if exclude_asked is None else np.asarray([exclude_asked])
-    params, searcher.rerank = searcher.rerank, None  # the capture is the first stage's; a refit may change the width
-    try:
-        _, cleaned = classify_input(text)
-        searcher.search(cleaned or text, k=10, domain=domain)
-    finally:
-        cap, searcher.capture, searcher.exclude_asked, searcher.rerank = searcher.capture, None, None, params
-    if not cap:
+    cap = capture(searcher, text, domain, exclude_asked)
+    if cap is None:
         return None
-    rows, F, E = cap[-1]
-    return rows, F.astype(np.float64), L.art_law[rows], gold, E, weight
+    rows, F, E = cap
+    return rows, F.astype(np.float64), searcher.L.art_law[rows], gold, E, weight
 
 
 def collect_dev(searcher, items: list[dict]) -> list[Question]:
@@ -153,8 +145,9 @@ def collect_dev(searcher, items: list[dict]) -> list[Question]:
     out = []
     for it, gold in zip(items, gold_rows(searcher, items)):
         q = _search(searcher, it["text"], gold, 1.0, it.get("domain_hint"))
-        out.append(q if q is not None else (np.zeros(0, np.int64), np.zeros((0, 9)), np.zeros(0, np.int64), gold,
-                                            np.zeros((0, N_EXTRA)), 1.0))
+        empty = (np.zeros(0, np.int64), np.zeros((0, len(searcher.FEATURES))), np.zeros(0, np.int64), gold,
+                 np.zeros((0, N_EXTRA)), 1.0)
+        out.append(q if q is not None else empty)
     return out
 
 

@@ -441,7 +441,9 @@ class Searcher:
             s = np.asarray([dense_by_row.get(int(r), 0.0) for r in rows], np.float32)
         else:
             F = self._features(rows, b, dense_by_row, votes, qa_hits or [], domain, law_ix, asked)
-            E = self._extra(rows, asked, self.title_match(text))
+            # The second-stage columns only when something reads them (they cost a pass over the titles).
+            E = (self._extra(rows, asked, self.title_match(text))
+                 if self.capture is not None or (mode == "hybrid" and self.rerank and self.rerank["extra"]) else None)
             if self.capture is not None:
                 self.capture.append((rows, F, E))
             s = F @ self._weights()

@@ -33,19 +33,31 @@ def gold_rows(searcher: Searcher, items: list[dict]) -> list[set[int]]:
     return out
 
 
-def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:
-    """Per question: (candidate rows, feature matrix, gold rows)."""
+def capture(searcher: Searcher, text: str, domain: str | None = None,
+            exclude_asked: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One question searched as ask() would: its candidates' (rows, first-stage features, second-stage
+    columns). The second stage is off meanwhile (a refit may change its width; the capture comes
+    before it anyway); exclude_asked leaves one asked question out of the index."""
     from knowledge.text import classify_input
 
+    searcher.capture = []
+    searcher.exclude_asked = None if exclude_asked is None else np.asarray([exclude_asked])
+    params, searcher.rerank = searcher.rerank, None
+    try:
+        _, cleaned = classify_input(text)
+        searcher.search(cleaned or text, k=10, domain=domain)
+    finally:
+        cap, searcher.capture, searcher.exclude_asked, searcher.rerank = searcher.capture, None, None, params
+    return cap[-1] if cap else None
+
+
+def collect(searcher: Searcher, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, set[int]]]:
+    """Per question: (candidate rows, feature matrix, gold rows)."""
     out = []
     for it, gold in zip(items, gold_rows(searcher, items)):
-        searcher.capture = []
-        _, cleaned = classify_input(it["text"])
-        searcher.search(cleaned or it["text"], k=10, domain=it.get("domain_hint"))
-        cap, searcher.capture = searcher.capture, None
+        cap = capture(searcher, it["text"], it.get("domain_hint"))
         if cap:
-            rows, F = cap[-1][:2]
-            out.append((rows, F, gold))
+            out.append((cap[0], cap[1], gold))
         else:
             out.append((np.zeros(0, np.int64), np.zeros((0, len(Searcher.FEATURES)), np.float32), gold))
     return out
