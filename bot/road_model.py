@@ -18,10 +18,10 @@ bot.road (the decision) combines these probabilities with the rules; thresholds 
 eval/bot/dev4 and dev5 (session 6) and checked on dev6 (dev4 and dev5 became training material in
 session 7: on dev6 recall 0.98 → 1.00, outcome 0.959 → 0.970, false alarms 1.7 % both). dev6 – dev8
 became training material in session 10, when dev9 took their place (on dev9: emergencies found 28 → 29
-of 30, false alarms 5 → 4 of 227); dev9 in session 13, when dev10 took its place. Residents' messages written
-for the domain classifier (training_data/residents/) are not read here: as road examples they cost 3 of
-300 emergencies for 2 fewer false alarms, leave-one-split-out over dev6 – dev10. Examples are training material; the tuning splits and the
-held-out sets are never read here.
+of 30, false alarms 5 → 4 of 227); dev9 in session 13, when dev10 took its place. Residents' messages
+written for the domain classifier (training_data/residents/) are not read here: as road examples they
+cost 3 of 300 emergencies for 2 fewer false alarms, leave-one-split-out over dev6 – dev10. Examples are
+training material; the tuning splits and the held-out sets are never read here.
 
 Fitting needs scikit-learn (once, cached under MINGBAI_HOME/bot/ keyed by a fingerprint of the
 inputs); predicting is numpy only (bot.classifier._CharTfidf), so serving processes do not import it.
