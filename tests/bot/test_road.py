@@ -16,7 +16,8 @@ HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" 
             ROOT / "eval" / "bot" / "heldout2" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout3" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout4" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout5" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl",
-            ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout8" / "messages.jsonl"]
+            ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout8" / "messages.jsonl",
+            ROOT / "eval" / "bot" / "heldout9" / "messages.jsonl"]
 # dev3 – dev9 are training material (since sessions 6, 7, 10 and 13); dev10 is the tuning split. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
 TUNING_SPLIT = ROOT / "eval" / "bot" / "dev10" / "messages.jsonl"  # the current one: never training material
