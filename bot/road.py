@@ -26,7 +26,8 @@ from bot import emergency
 
 log = logging.getLogger(__name__)
 
-P_DANGER = 0.6  # the model alone raises the alarm
+P_DANGER = 0.65  # the model alone raises the alarm (0.6 until session 14: leave-one-split-out over dev6 – dev11,
+# bench/road_loso.py, 0.65 raised 4 fewer false alarms of 1,109 and lost none of 400 emergencies)
 P_KEEP = 0.4  # a rule alarm stands unless the model gives less than this
 P_KEEP_CALM = 0.3  # … and a lower bar for dangers told calmly: a person's threat (an axe at the door may
 # be told as a quarrel) and a transfer being made (「金额都输好了，还没点确认」 has no danger word for the model;
@@ -41,15 +42,21 @@ _SAFE_NOW = re.compile(r"(安全了?|没事了?|没有?再?动手|没再(打|来
 # 小说开头：煤气味从门缝飘进来…」「游戏里我的角色被困在地窖里了」). Then the model alone raises no alarm
 # below P_SURE (its sentences are not read alone), and a rule alarm stands only on a stronger vote. On the
 # tuning splits (dev3–dev8, each read by a model trained without it) false alarms 38 → 25 of 1,266, no
-# emergency lost; chosen there, so the held-out sets say what it is worth.
+# emergency lost; chosen there, so the held-out sets say what it is worth. Session 14 added, from dev11's
+# errors (the tuning split then), 「人没啥大事」「缓过来了」 and requests to translate a cry for help, to
+# teach a phrase in dialect, to read a dream, a named game and school writing (广播稿, 手抄报, 标语):
+# on dev11 false alarms 9 → 2 of 195, and no emergency of any split or example file matches them.
 _RESOLVED = re.compile(
     r"(没事了|人没事|人都没事|没什么事了|(已经|都)?(被)?救出来了|脱离(了)?危险|(火|明火)(已经|都)?(灭|扑灭|浇灭)了|扑灭了|虚惊一场|"
     r"(孩子|娃|人|老人|他|她)(已经)?找到了|洗(完|过|了)胃|(已经|都)送(到)?(医院|卫生院|县医院)|门(已经)?锁好了|"
-    r"(警察|民警|派出所).{0,6}(已经)?把(人|他|她).{0,2}(带走|抓走)|(人|他|她)(已经)?被(警察|民警)?(带走|抓走)了)")
+    r"(警察|民警|派出所).{0,6}(已经)?把(人|他|她).{0,2}(带走|抓走)|(人|他|她)(已经)?被(警察|民警)?(带走|抓走)了|"
+    r"人没(什么|啥)?大事|(缓|抢救|救|醒)过来了)")
 _FICTION = re.compile(
     r"(讲(个|一个|段)?.{0,6}故事|写(个|一个|一篇|篇|段|一段|首|一首)?.{0,6}(小说|剧本|故事|段子|文案|台词|歌词|作文)|"
     r"(小说|剧本|故事|电视剧|电影|短剧)里|游戏里(我的)?(角色|人物|英雄)|打王者|吃鸡|纯假设|歌名|这首歌|有首歌|拍段子|台词|"
-    r"(演练|演习)(脚本|方案|稿)|(怎么|咋)说.{0,8}(救命|着火))")
+    r"(演练|演习)(脚本|方案|稿)|(怎么|咋)说.{0,8}(救命|着火)|"
+    r"帮我翻[译譯]|翻[译譯](成|一下)|译成|用(英语|英文|粤语|方言|日语|韩语).{0,6}(怎么|点|咋)(说|讲)|教我.{0,6}(讲|说)|"
+    r"梦见|梦到|做了个梦|(什么|啥)兆头|解梦|王者荣耀|和平精英|原神|我的世界|(广播|演讲|宣传)稿|征文|黑板报|手抄报|标语|口号)")
 P_SURE = 0.99
 P_KEEP_RESOLVED = 0.8
 P_KEEP_FICTION = 0.9

@@ -18,14 +18,14 @@ HELD_OUT = [ROOT / "eval" / "bot" / "heldout" / "messages.jsonl", ROOT / "eval" 
             ROOT / "eval" / "bot" / "heldout6" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout7" / "messages.jsonl", ROOT / "eval" / "bot" / "heldout8" / "messages.jsonl",
             ROOT / "eval" / "bot" / "heldout9" / "messages.jsonl"]
-# dev3 – dev9 are training material (since sessions 6, 7, 10 and 13); dev10 is the tuning split. (dev and dev2 predate
+# dev3 – dev10 are training material (since sessions 6, 7, 10, 13 and 14); dev11 is the tuning split. (dev and dev2 predate
 # the rule and share three canonical one-liners with heldout/heldout3, e.g. 「你是机器人还是真人」; see heldout4/README.md.)
-TUNING_SPLIT = ROOT / "eval" / "bot" / "dev10" / "messages.jsonl"  # the current one: never training material
+TUNING_SPLIT = ROOT / "eval" / "bot" / "dev11" / "messages.jsonl"  # the current one: never training material
 RESIDENTS = sorted(classifier.RESIDENTS.glob("*.jsonl"))  # the domain classifier's, as it reads them
 TUNING = [ROOT / "eval" / "bot" / "dev3" / "messages.jsonl", ROOT / "eval" / "bot" / "dev4" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev5" / "consultations.jsonl", ROOT / "eval" / "bot" / "dev6" / "messages.jsonl",
           ROOT / "eval" / "bot" / "dev7" / "messages.jsonl", ROOT / "eval" / "bot" / "dev8" / "messages.jsonl",
-          ROOT / "eval" / "bot" / "dev9" / "messages.jsonl", TUNING_SPLIT]
+          ROOT / "eval" / "bot" / "dev9" / "messages.jsonl", ROOT / "eval" / "bot" / "dev10" / "messages.jsonl", TUNING_SPLIT]
 OUTCOMES = {"emergency", "answer", "intake", "handoff", "status", "forget", "chitchat", "out_of_scope"}
 
 
@@ -47,7 +47,7 @@ def test_examples_and_tuning_split_stay_apart_from_the_held_out_sets():
             b = _bigrams(r["text"])
             if any(len(b & h) / len(b | h) >= 0.6 for h in held):
                 close.append(f"{path.name}:{r['id']} {r['text']}")
-    assert not close, "examples, residents' messages or dev3–dev10 too close to a held-out text:\n" + "\n".join(close[:20])
+    assert not close, "examples, residents' messages or dev3–dev11 too close to a held-out text:\n" + "\n".join(close[:20])
 
 
 def test_the_tuning_split_and_held_out_sets_are_not_training_material():
@@ -231,6 +231,26 @@ def test_the_over_gate_holds_where_the_model_alone_would_cry_wolf():
 def test_a_story_or_script_about_danger_is_no_alarm(text):
     tri = road.triage(text)
     assert not tri or tri["tier"] != emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    "帮我翻译成英语：快来人啊，厨房着火了",                       # a cry for help to translate
+    "昨晚梦见家里煤气爆炸了，是不是什么兆头",                     # a dream to read
+    "和平精英里我被三个人围在房子里出不去，怎么突围",              # a named game
+    "孩子要出防溺水手抄报，帮忙想几句有人落水快喊救命这样的话",    # school writing
+    "我爸前天下地干活晕倒了，送到卫生院缓过来了，合作社要担责吗",  # over, and said so
+])
+def test_a_request_about_danger_or_danger_that_is_over_is_no_alarm(text):
+    tri = road.triage(text)
+    assert not tri or tri["tier"] != emergency.DANGER_NOW
+
+
+@pytest.mark.parametrize("text", [
+    "刚才做梦惊醒，屋里全是煤气味，头晕得站不起来",                # woken from a dream: the danger is real
+    "我爸刚才晕倒了，叫也叫不醒，怎么办",
+])
+def test_the_frames_leave_danger_now_alone(text):
+    assert road.triage(text)["tier"] == emergency.DANGER_NOW
 
 
 def test_a_huge_run_on_is_read_in_a_bounded_number_of_parts(monkeypatch):
