@@ -6,7 +6,7 @@ each read by a model that never saw it — so no split scores its own examples. 
 never read. Like bench/road_offline.py it skips what only a turn knows (consent, an open form); the
 reported figures come from bench/bench_routing.py over REST.
 
-    .venv-app/bin/python bench/road_loso.py [--splits dev6,dev7,dev8,dev9,dev10] [--errors]
+    .venv-app/bin/python bench/road_loso.py [--splits dev6,…,dev11] [--errors]
         [--set P_DANGER=0.65 …] [--C-danger 8]
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-DEFAULT_SPLITS = "dev6,dev7,dev8,dev9,dev10"
+DEFAULT_SPLITS = "dev6,dev7,dev8,dev9,dev10,dev11"  # the folded splits since session 10 and the tuning split
 
 
 def split_path(name: str) -> Path:
@@ -46,7 +46,8 @@ def fit_without(held: Path, extra: list[Path], **opts):
 
 
 def features(text: str) -> dict:
-    """What bot.road.triage weighs for one message: the model's three votes, the rules' call and the frames."""
+    """What bot.road.triage weighs for one message: the model's three votes, the rules' call and the frames
+    (computed again beside the routing: --dump only, so that thresholds can be swept without a refit)."""
     from bot import emergency, road
 
     tri = emergency.triage(text) or {}
@@ -78,27 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     paths = [split_path(n) for n in names]
     extra = [q for q in paths if q not in training_splits.PATHS]
     dump = open(a.dump, "w", encoding="utf-8") if a.dump else None
-    tot = {"n": 0, "ok": 0, "em": 0, "hit": 0, "non": 0, "fa": 0}
+    tot = dict.fromkeys(("n", "ok", "em", "hit", "non", "fa"), 0)
     for name, path in zip(names, paths):
         road_model._model = fit_without(path, extra, **opts)
-        items = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
-        c = dict.fromkeys(tot, 0)
-        for it in items:
-            got, tri = road_offline.outcome(it["text"])
+
+        def each(it, got, tri, name=name):
             want = it["outcome"]
-            c["n"] += 1
-            c["ok"] += got == want
-            if want == "emergency":
-                c["em"] += 1
-                c["hit"] += got == "emergency"
-            else:
-                c["non"] += 1
-                c["fa"] += got == "emergency"
             if dump:
                 dump.write(json.dumps(dict(features(it["text"]), id=it["id"], split=name, want=want, got=got),
                                       ensure_ascii=False) + "\n")
             if a.errors and got != want and "emergency" in (got, want):
                 print(f"  {it['id']}\t{want}->{got}\t{(tri or {}).get('kind', '')}\t{it['text'][:90]}")
+
+        c = road_offline.tally(road_offline.read(path), each)
         print(json.dumps({"split": name, "outcome": round(c["ok"] / c["n"], 3), "emergencies": f"{c['hit']}/{c['em']}",
                           "false_alarms": f"{c['fa']}/{c['non']}"}, ensure_ascii=False), flush=True)
         for k in tot:

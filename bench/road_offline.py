@@ -34,24 +34,37 @@ def outcome(text: str) -> tuple[str, dict | None]:
     return _OUTCOME.get(way or "answer", way or "answer"), tri
 
 
-def run(path: Path, show_errors: bool = False) -> dict:
-    items = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
-    n = ok = em = hit = non = fa = 0
+def tally(items: list[dict], each=None) -> dict:
+    """Route each labelled message; count outcome right, emergencies found, false alarms.
+    each(item, got, tri) is called for every message (to print errors or keep features)."""
+    c = {"n": 0, "ok": 0, "em": 0, "hit": 0, "non": 0, "fa": 0}
     for it in items:
         got, tri = outcome(it["text"])
         want = it["outcome"]
-        n += 1
-        ok += got == want
-        if want == "emergency":
-            em += 1
-            hit += got == "emergency"
-        else:
-            non += 1
-            fa += got == "emergency"
-        if show_errors and got != want:
-            print(f"{it['id']}\t{want}->{got}\t{(tri or {}).get('kind', '')}\t{it['text'][:80]}")
-    r = {"set": str(path), "n": n, "outcome": round(ok / n, 3), "recall": round(hit / em, 3) if em else None,
-         "emergencies": em, "false_alarms": fa, "non_emergencies": non, "fa_rate": round(fa / non, 3) if non else None}
+        c["n"] += 1
+        c["ok"] += got == want
+        side = "em" if want == "emergency" else "non"
+        c[side] += 1
+        c["hit" if side == "em" else "fa"] += got == "emergency"
+        if each:
+            each(it, got, tri)
+    return c
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def run(path: Path, show_errors: bool = False) -> dict:
+    def error(it, got, tri):
+        if got != it["outcome"]:
+            print(f"{it['id']}\t{it['outcome']}->{got}\t{(tri or {}).get('kind', '')}\t{it['text'][:80]}")
+
+    c = tally(read(path), error if show_errors else None)
+    n, em, non = c["n"], c["em"], c["non"]
+    r = {"set": str(path), "n": n, "outcome": round(c["ok"] / n, 3), "recall": round(c["hit"] / em, 3) if em else None,
+         "emergencies": em, "false_alarms": c["fa"], "non_emergencies": non,
+         "fa_rate": round(c["fa"] / non, 3) if non else None}
     print(json.dumps(r, ensure_ascii=False))
     return r
 

@@ -211,6 +211,7 @@ def test_a_closing_sentence_that_says_the_resident_is_safe_is_no_alarm():
 @pytest.mark.parametrize("text", [
     "电梯卡在五楼半小时，刚被救出来，人没事，物业说不归他们管",   # the danger is over: a question remains
     "他刚才在楼下砸我车，警察已经把人带走了，车损谁赔",
+    "我爸前天下地干活晕倒了，送到卫生院缓过来了，合作社要担责吗",
 ])
 def test_danger_that_is_over_is_answered_not_alarmed(text):
     tri = road.triage(text)
@@ -227,20 +228,12 @@ def test_the_over_gate_holds_where_the_model_alone_would_cry_wolf():
 @pytest.mark.parametrize("text", [
     "给我讲个故事，主人公被困在着火的楼里最后得救那种",          # the fire rule hears it; the frame is a story
     "帮我写一段短剧台词：男主被困在电梯里，大喊救命",
-])
-def test_a_story_or_script_about_danger_is_no_alarm(text):
-    tri = road.triage(text)
-    assert not tri or tri["tier"] != emergency.DANGER_NOW
-
-
-@pytest.mark.parametrize("text", [
     "帮我翻译成英语：快来人啊，厨房着火了",                       # a cry for help to translate
     "昨晚梦见家里煤气爆炸了，是不是什么兆头",                     # a dream to read
     "和平精英里我被三个人围在房子里出不去，怎么突围",              # a named game
     "孩子要出防溺水手抄报，帮忙想几句有人落水快喊救命这样的话",    # school writing
-    "我爸前天下地干活晕倒了，送到卫生院缓过来了，合作社要担责吗",  # over, and said so
 ])
-def test_a_request_about_danger_or_danger_that_is_over_is_no_alarm(text):
+def test_a_story_or_script_about_danger_is_no_alarm(text):
     tri = road.triage(text)
     assert not tri or tri["tier"] != emergency.DANGER_NOW
 
